@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# DCASE 2026 Task 4 (S5) recipe: FOA sound-scene tagging and label-queried separation.
+#
+# Usage: ./run.sh [options]              all implemented stages on the corpus in db.sh
+#        ./run.sh --stage 3 --stop-stage 6
+# Options are "--name value" (dashes and underscores are the same); see ./run.sh --help.
+set -euo pipefail
+
+# log MESSAGE -> "2026-05-01T12:00:00 (run.sh:123:main) MESSAGE", located at log's caller.
+_log() {  # called only by log, stage_start, stage_end: reports the line that called them
+    printf '%s (%s:%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[2]##*/}" \
+        "${BASH_LINENO[1]}" "${FUNCNAME[2]}" "$*"
+}
+log() { _log "$@"; }
+SECONDS=0
+
+# Every option with its default and meaning; ./run.sh --help prints this block.
+# <options>
+stage=0                 # first stage to run
+stop_stage=100          # last stage to run
+skip_data_prep=false    # skip stages 0-2 (environment, corpus, data preparation, synthesis)
+skip_train=false        # skip the training stages
+skip_eval=false         # skip the decoding and scoring stages
+nj=4                    # number of parallel jobs for data preparation and synthesis
+cmd_backend=local       # job launcher: local (utils/run.pl) or slurm (utils/slurm.pl, conf/slurm.conf)
+python=python3          # python interpreter (e.g. "coverage run --append")
+datadir=data            # Kaldi-style tables written by stage 1
+dumpdir=dump            # rendered audio written by stage 2
+expdir=exp              # experiments, logs and env_info.txt
+seed=0                  # global random seed
+# </options>
+
+usage() {
+    sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'
+    echo
+    echo "Options (default in brackets):"
+    sed -n '/^# <options>$/,/^# <\/options>$/p' "$0" | sed '1d;$d' \
+        | awk '{ i = index($0, "#"); def = substr($0, 1, i - 1); sub(/[ \t]+$/, "", def);
+                 n = index(def, "="); name = substr(def, 1, n - 1); val = substr(def, n + 1);
+                 printf "  --%-16s [%s] %s\n", name, val, substr($0, i + 2) }'
+    echo "  --config FILE          shell file of name=value lines, read before the options above"
+    echo "  --help                 print this message"
+}
+help_message=$(usage)
+
+stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+
+run_args=$(printf '%q ' "$0" "$@")
+log "${run_args}"
+parse_options_exit_code=2
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+    echo "$0: error: no positional arguments are accepted (got: $*)" >&2
+    usage >&2
+    exit 2
+fi
+
+# One-command set-up: create the venv on first use.
+[ -x ../../tools/venv/bin/python ] || ../../tools/install.sh
+. ./path.sh
+. ./cmd.sh
+. ./db.sh
+
+# save_cmd DIR: append the exact command line to DIR/cmd.txt, so every output dir says how it was made.
+save_cmd() { mkdir -p "$1"; printf '%s %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${run_args}" >> "$1/cmd.txt"; }
+
+stage_start() { stage_t0=${SECONDS}; _log "Stage $1: $2"; }
+stage_end() { _log "Stage $1 done [elapsed=$((SECONDS - stage_t0))s]"; }
+
+if ! "${skip_data_prep}"; then
+    if stage_on 0; then
+        stage_start 0 "Check the environment -> ${expdir}/env_info.txt"
+        save_cmd "${expdir}"
+        ${python} -m s5tse.bin.env_check --out "${expdir}/env_info.txt" \
+            --require_tools "perl" \
+            --require_packages "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard"
+        stage_end 0
+    fi
+else
+    log "Skip the data preparation stages (0-2)"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"
