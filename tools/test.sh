@@ -8,4 +8,4 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "${root}"
 export LC_ALL=C OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 # pytest exits 5 when it collects no test: that is a failure here too.
-exec "${root}/tools/venv/bin/python" -m pytest -c tests/pytest.ini --rootdir tests tests "$@"
+exec "${root}/tools/venv/bin/python" -m pytest -c tests/pytest.ini --rootdir "${root}" tests "$@"
