@@ -5,8 +5,10 @@ Checks, stopping at the first problem with a one-line :class:`TableError`:
 - every table present (``*.scp``, ``text``, ``text_spk{N}``, ``utt2*``, ``spk2utt``)
   parses: no blank lines, no duplicate keys, keys in ``LC_ALL=C`` byte order, a value
   on every line;
-- tables keyed by utterance (``wav.scp``, ``text``, ``text_spk{N}``, ``spk{N}.scp``,
-  ``noise{N}.scp``, ``dereverb{N}.scp``, ``utt2*``) have the key set of ``wav.scp``;
+- tables keyed by utterance (``wav.scp``, ``text``, ``text_spk{N}``, ``noise{N}.scp``,
+  ``dereverb{N}.scp``, ``utt2*``) have the key set of ``wav.scp``; reference tables
+  ``spk{N}.scp`` are sparse (a mixture has 0-3 sources): they hold exactly the mixtures
+  whose N-th ``text`` label is not ``silence`` (a subset of ``wav.scp`` without ``text``);
 - ``spk2utt`` is the inverse of ``utt2spk``; ``utt2num_samples`` holds positive integers;
 - ``text`` labels belong to ``labels`` when given;
 - with ``check_audio``: every plain-path entry of every ``*.scp`` exists (pipes are not
@@ -26,6 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from s5tse.fileio.sound_scp import AudioFormatError, audio_info, is_pipe
 from s5tse.fileio.table import TableError, read_table
+from s5tse.labels import SILENCE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,6 +83,27 @@ def _check_spk2utt(d: Path, utt2spk: Dict[str, str], spk2utt: Dict[str, str]) ->
                 f"{d / 'spk2utt'}: speaker {spk!r}: utterances differ from utt2spk "
                 f"(regenerate with utils/utt2spk_to_spk2utt.pl)"
             )
+
+
+def _check_reference_keys(d: Path, name: str, tables: Dict[str, Dict[str, str]]) -> None:
+    """``spk{N}.scp`` lists the mixtures whose slot N holds a source.
+
+    A mixture has 0-3 sources, so reference tables are sparse: without ``text`` their keys
+    must be a subset of ``wav.scp``'s; with ``text`` (labels per slot, padded with
+    ``silence``) exactly the mixtures whose N-th label is not ``silence``.
+    """
+    keys = tables[name]
+    if "text" not in tables:
+        extra = set(keys) - set(tables["wav.scp"])
+        if extra:
+            check_same_keys(str(d / name), keys, str(d / "wav.scp"), tables["wav.scp"])
+        return
+    slot = int(name[3:-4])
+    expected = [
+        utt for utt, labels in tables["text"].items()
+        if len(labels.split()) >= slot and labels.split()[slot - 1] != SILENCE
+    ]
+    check_same_keys(str(d / name), keys, f"{d / 'text'} (non-silence slot {slot})", expected)
 
 
 def _check_num_samples(path: Path, table: Dict[str, str]) -> Dict[str, int]:
@@ -202,11 +226,16 @@ def validate_data_dir(
             raise TableError(f"{d}: required file {name!r} is missing")
     names = list_tables(d)
     tables = {name: read_table(d / name) for name in names}
+    if labels is not None and "text" in tables:  # "silence" pads the slots and is always valid
+        _check_labels(d / "text", tables["text"], set(labels) | {SILENCE})
 
     if "wav.scp" in tables:
+        refs = [name for name in names if _REF_RE.fullmatch(name)]
         for name in names:
-            if name != "wav.scp" and _UTT_KEYED_RE.fullmatch(name):
+            if name != "wav.scp" and name not in refs and _UTT_KEYED_RE.fullmatch(name):
                 check_same_keys(str(d / name), tables[name], str(d / "wav.scp"), tables["wav.scp"])
+        for name in refs:  # after text, whose slots they follow
+            _check_reference_keys(d, name, tables)
     if ("utt2spk" in tables) != ("spk2utt" in tables):
         have, lack = ("utt2spk", "spk2utt") if "utt2spk" in tables else ("spk2utt", "utt2spk")
         raise TableError(f"{d}: {have} exists but {lack} is missing")
@@ -214,8 +243,6 @@ def validate_data_dir(
         _check_spk2utt(d, tables["utt2spk"], tables["spk2utt"])
     if "utt2num_samples" in tables:
         _check_num_samples(d / "utt2num_samples", tables["utt2num_samples"])
-    if labels is not None and "text" in tables:
-        _check_labels(d / "text", tables["text"], set(labels))
 
     num_checked = num_pipes = 0
     if check_audio:

@@ -35,7 +35,9 @@ def data_dir(tmp_path):
     for n in (1, 2):
         refs = {u: _wav(audio / f"{u}_s{n}.wav", 1) for u in UTTS}
         (d / f"spk{n}.scp").write_text(_lines(refs))
-    (d / "text").write_text("mix_0001 Dishes Speech\nmix_0002 Cough\nmix_0003 Speech Cough\n")
+    (d / "text").write_text(
+        "mix_0001 Dishes Speech silence\nmix_0002 Cough Cough silence\nmix_0003 Speech Cough silence\n"
+    )
     (d / "utt2spk").write_text(_lines({u: u for u in UTTS}))
     (d / "spk2utt").write_text(_lines({u: u for u in UTTS}))
     (d / "utt2num_samples").write_text(_lines({u: T for u in UTTS}))
@@ -101,6 +103,19 @@ def test_reference_key_mismatch(data_dir):
     (data_dir / "spk2.scp").write_text("\n".join(lines[:2]) + "\n")
     with pytest.raises(TableError, match=r"spk2\.scp: 1 key\(s\) of .* missing \('mix_0003'\)"):
         validate_data_dir(data_dir)
+
+
+def test_references_follow_text_slots(data_dir):
+    """A zero-target mixture has no reference; a silence slot must have none."""
+    (data_dir / "text").write_text(
+        "mix_0001 Dishes Speech silence\nmix_0002 silence silence silence\nmix_0003 Speech Cough silence\n"
+    )
+    with pytest.raises(TableError, match=r"spk1\.scp: .*'mix_0002'"):
+        validate_data_dir(data_dir)
+    for n in (1, 2):
+        lines = (data_dir / f"spk{n}.scp").read_text().splitlines()
+        (data_dir / f"spk{n}.scp").write_text("".join(l + "\n" for l in lines if "mix_0002" not in l))
+    assert validate_data_dir(data_dir)["num_utts"] == 3
 
 
 def test_lists_few_keys(data_dir, tmp_path):
