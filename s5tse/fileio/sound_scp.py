@@ -175,9 +175,26 @@ def write_audio(
             f"{os.fspath(path)}: subtype {subtype!r} is not supported by format {fmt}"
         )
     frames = _as_frames_by_channels(path, data)
+    buf = io.BytesIO()
+    # A file object has no name to guess the format from: pass it explicitly.
+    sf.write(buf, frames, int(sample_rate), subtype=subtype, format=fmt)
+    raw = buf.getvalue()
+    if fmt == "WAV":
+        raw = _zero_peak_timestamp(raw)
     with atomic_write(path, "wb") as f:
-        # A file object has no name to guess the format from: pass it explicitly.
-        sf.write(f, frames, int(sample_rate), subtype=subtype, format=fmt)
+        f.write(raw)
+
+
+def _zero_peak_timestamp(raw: bytes) -> bytes:
+    """libsndfile stamps float WAVs' ``PEAK`` chunk with the write time; zero it so that
+    writing the same audio twice gives identical bytes (reproducible outputs)."""
+    data_at = raw.find(b"data", 12)
+    peak_at = raw.find(b"PEAK", 12, data_at if data_at > 0 else len(raw))
+    if peak_at < 0:
+        return raw
+    out = bytearray(raw)
+    out[peak_at + 12:peak_at + 16] = b"\0\0\0\0"  # 'PEAK', size, version, timestamp
+    return bytes(out)
 
 
 class SoundScpReader(Mapping[str, np.ndarray]):

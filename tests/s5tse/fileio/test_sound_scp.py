@@ -251,3 +251,16 @@ def test_writer(tmp_path):
     reader = SoundScpReader(scp, sample_rate=SR, num_channels=1)
     for key, value in est.items():
         np.testing.assert_array_equal(reader[key], value)
+
+
+def test_write_audio_is_byte_reproducible(tmp_path):
+    """Float WAVs carry a PEAK chunk time stamp; two writes of the same data are identical."""
+    import time
+
+    data = np.random.default_rng(0).uniform(-0.5, 0.5, (4, 1000)).astype(np.float32)
+    write_audio(tmp_path / "a.wav", data, 32000)
+    time.sleep(1.1)
+    write_audio(tmp_path / "b.wav", data, 32000)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    back, sr = read_audio(str(tmp_path / "b.wav"))
+    np.testing.assert_array_equal(back, data)
