@@ -21,3 +21,29 @@ def subprocess_env():
     env["LC_ALL"] = "C"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+# A small mini corpus shared by the tests that need a dataset root (built once per session).
+SMALL_MINI_CORPUS = dict(
+    seed=7,
+    groups_per_class={"train": 2, "valid": 2},
+    files_per_group={"train": 1, "valid": 1},
+    num_interference_classes=2,
+    interference_files={"train": 1, "valid": 1},
+    noise_files={"train": 1, "valid": 1},
+    rooms={"train": 1, "valid": 1},
+    positions_per_room=6,
+    rir_length_s=0.25,
+    max_order=6,
+    num_valid_scenes=3,
+    num_test_scenes=4,
+)
+
+
+@pytest.fixture(scope="session")
+def mini_corpus(tmp_path_factory) -> Path:
+    """Root of a small built-in mini corpus (holds data/dev_set); treat it as read-only."""
+    from s5tse.simulate.mini_corpus import MiniCorpusConfig, build_mini_corpus
+
+    root = tmp_path_factory.mktemp("mini") / "DCASE2026Task4Dataset"
+    return build_mini_corpus(root, MiniCorpusConfig(**SMALL_MINI_CORPUS))

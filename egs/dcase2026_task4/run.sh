@@ -22,6 +22,9 @@ skip_data_prep=false    # skip stages 0-2 (environment, corpus, data preparation
 skip_train=false        # skip the training stages
 skip_eval=false         # skip the decoding and scoring stages
 nj=4                    # number of parallel jobs for data preparation and synthesis
+download=false          # stage 0: download the real corpus (Zenodo) when DCASE2026T4 in db.sh is empty
+download_opts=          # extra options of s5tse.bin.download_corpus (e.g. "--include '*.z0*'")
+mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
 cmd_backend=local       # job launcher: local (utils/run.pl) or slurm (utils/slurm.pl, conf/slurm.conf)
 python=python3          # python interpreter (e.g. "coverage run --append")
 datadir=data            # Kaldi-style tables written by stage 1
@@ -67,14 +70,64 @@ save_cmd() { mkdir -p "$1"; printf '%s %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${r
 stage_start() { stage_t0=${SECONDS}; _log "Stage $1: $2"; }
 stage_end() { _log "Stage $1 done [elapsed=$((SECONDS - stage_t0))s]"; }
 
+# The corpus: DCASE2026T4 from db.sh, else the downloaded one, else the built-in mini corpus.
+if [ -n "${DCASE2026T4}" ]; then
+    corpus_root=${DCASE2026T4}
+elif "${download}"; then
+    corpus_root=${DOWNLOADS}/DCASE2026Task4Dataset
+else
+    corpus_root=${MINI_CORPUS}
+fi
+
 if ! "${skip_data_prep}"; then
     if stage_on 0; then
-        stage_start 0 "Check the environment -> ${expdir}/env_info.txt"
+        stage_start 0 "Check the environment and the corpus -> ${expdir}/env_info.txt, ${corpus_root}"
         save_cmd "${expdir}"
         ${python} -m s5tse.bin.env_check --out "${expdir}/env_info.txt" \
             --require_tools "perl" \
-            --require_packages "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard"
+            --require_packages "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard sofar pyroomacoustics"
+        if [ -n "${DCASE2026T4}" ]; then
+            if [ ! -d "${DCASE2026T4}" ]; then
+                log "Error: DCASE2026T4=${DCASE2026T4} does not exist; set DCASE2026T4 in db.sh to the" \
+                    "folder holding data/dev_set, or leave it empty to use the built-in mini corpus"
+                exit 1
+            fi
+            ${python} -m s5tse.bin.check_corpus "${DCASE2026T4}" || {
+                log "Error: DCASE2026T4=${DCASE2026T4} (db.sh) is not a complete DCASE2026Task4Dataset;" \
+                    "fix the corpus or set DCASE2026T4 in db.sh to the folder holding data/dev_set"
+                exit 1
+            }
+        elif "${download}"; then
+            # shellcheck disable=SC2086
+            ${python} -m s5tse.bin.download_corpus --out_dir "${DOWNLOADS}" --extract_dir "${DOWNLOADS}" \
+                ${download_opts}
+        else
+            local/make_mini_corpus.sh --python "${python}" --out_dir "${MINI_CORPUS}" \
+                --opts "${mini_corpus_opts}"
+        fi
         stage_end 0
+    fi
+
+    if stage_on 1; then
+        stage_start 1 "Data preparation: ${corpus_root} -> ${datadir}/"
+        save_cmd "${datadir}"
+        local/data.sh --python "${python}" --corpus_root "${corpus_root}" --out_dir "${datadir}"
+        stage_end 1
+    fi
+
+    if stage_on 2; then
+        _dir=${dumpdir}/valid
+        stage_start 2 "Render the validation set: ${datadir}/valid -> ${_dir}/ (logs in ${_dir}/log)"
+        save_cmd "${_dir}"
+        _nj=$(wc -l < "${datadir}/valid/metadata.scp")
+        [ "${_nj}" -le "${nj}" ] || _nj=${nj}
+        ${train_cmd} JOB=1:"${_nj}" "${_dir}/log/render.JOB.log" \
+            ${python} -m s5tse.bin.render --dev_set_root "${corpus_root}" \
+                --metadata "${corpus_root}/data/dev_set/metadata/valid.json" \
+                --out_dir "${_dir}" --shard "JOB/${_nj}"
+        ${python} -m s5tse.bin.make_soundscape_tables --soundscape_dir "${_dir}/soundscape" \
+            --oracle_dir "${_dir}/oracle_target" --out_dir "${_dir}"
+        stage_end 2
     fi
 else
     log "Skip the data preparation stages (0-2)"

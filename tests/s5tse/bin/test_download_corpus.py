@@ -1,26 +1,14 @@
 """End-to-end tests of s5tse.bin.download_corpus and s5tse.bin.check_corpus (loopback server)."""
-import importlib.util
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from s5tse.bin import check_corpus, download_corpus
 from s5tse.corpus.layout import DATASET_NAME, write_dummy_dataset
+from tests.s5tse.corpus import test_download as helpers
 
-_HELPERS_PATH = Path(__file__).resolve().parents[1] / "corpus" / "test_download.py"
-
-
-def _load_helpers():
-    spec = importlib.util.spec_from_file_location("_s5tse_corpus_download_helpers", _HELPERS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _load_helpers()
 RECORD = helpers.RECORD
 
 

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Render DCASE 2026 Task 4 scene metadata into 4-ch FOA mixtures and oracle targets.
+
+Usage:
+
+    # the official validation set (metadata/valid.json lists one JSON per mixture)
+    python -m s5tse.bin.render --dev_set_root /corpora/DCASE2026Task4Dataset \
+        --metadata /corpora/DCASE2026Task4Dataset/data/dev_set/metadata/valid.json \
+        --out_dir dump/valid --nj 8
+
+    # one JSON, or a folder of JSONs; 16-bit output like the official test files
+    python -m s5tse.bin.render --dev_set_root ROOT --metadata scenes/ --out_dir OUT --subtype PCM_16
+
+    # generate 500 scenes from the valid split (seeded), then render them
+    python -m s5tse.bin.render --dev_set_root ROOT --generate 500 --seed 0 --split valid \
+        --id_prefix mix_ --out_dir dump/synth_valid
+
+    # the K-th of N contiguous shards (for run.pl JOB=1:N)
+    ${decode_cmd} JOB=1:8 OUT/log/render.JOB.log \
+        python -m s5tse.bin.render --dev_set_root ROOT --metadata LIST --out_dir OUT --shard JOB/8
+
+Outputs (``<name>`` = the JSON file's stem, ``<n>`` = 0-based index of the event in
+``fg_events``)::
+
+    OUT/soundscape/<name>.wav                  [4, T] mixture, 32 kHz
+    OUT/oracle_target/<name>_<n>_<label>.wav   mono dry reference of each target
+    OUT/metadata/<id>.json, OUT/metadata.json  (--generate only; valid.json-style list)
+
+``--dev_set_root`` is the dataset root (the folder holding ``data/``; ``.../data`` and
+``.../data/dev_set`` are accepted too): the paths inside the JSONs are relative to it.
+Files are written atomically; a rerun skips scenes whose outputs all exist and says
+how many. ``--nj N`` renders in N processes; the files are byte-identical to ``--nj 1``.
+In ``--generate`` mode every shard writes the same ``OUT/metadata.json`` and the JSONs
+of its own scenes (a scene depends only on the dataset listing, ``--seed`` and its id).
+On error ``render: error: ...`` goes to stderr and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+PROG = "render"
+SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
+
+
+class RenderCliError(ValueError):
+    """A usage or input problem; the message is one line."""
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Render scene metadata (official per-mixture JSON) into FOA mixtures "
+        "and oracle targets.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--dev_set_root",
+        required=True,
+        help="dataset root: the folder holding data/dev_set (or data/dev_set itself)",
+    )
+    parser.add_argument(
+        "--metadata",
+        default=None,
+        help="valid.json-style list, a single per-mixture JSON, or a folder of JSONs",
+    )
+    parser.add_argument("--out_dir", required=True, help="output folder")
+    parser.add_argument("--nj", type=int, default=1, help="number of worker processes")
+    parser.add_argument(
+        "--subtype",
+        default="FLOAT",
+        choices=SUBTYPES,
+        help="WAV sample format (official test files are PCM_16)",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="render only the K-th (1-based) of N contiguous shards",
+    )
+    gen = parser.add_argument_group("generation (instead of --metadata)")
+    gen.add_argument(
+        "--generate",
+        type=int,
+        default=None,
+        metavar="N",
+        help="generate N scenes with the official generator, then render them",
+    )
+    gen.add_argument("--seed", type=int, default=0, help="global seed of the generated scenes")
+    gen.add_argument("--split", default="train", help="source split: train or valid")
+    gen.add_argument(
+        "--id_prefix", default="mix_", help="scene ids are <id_prefix><zero-padded index>"
+    )
+    gen.add_argument(
+        "--nevent_range",
+        default="0,3",
+        metavar="LO,HI",
+        help="number of targets per scene (0,3 tagger / 1,3 separator)",
+    )
+    gen.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="scene length in seconds (max_event_dur = min(10, duration))",
+    )
+    return parser
+
+
+# ----------------------------------------------------------------------- helpers
+def parse_shard(text: Optional[str]) -> Tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with ``1 <= K <= N``; None -> ``(1, 1)``."""
+    if text is None:
+        return 1, 1
+    try:
+        k_s, n_s = text.split("/")
+        k, n = int(k_s), int(n_s)
+    except ValueError:
+        raise RenderCliError(f"--shard must be K/N (e.g. 3/8), got {text!r}") from None
+    if n < 1 or not 1 <= k <= n:
+        raise RenderCliError(f"--shard K/N needs 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def shard_items(items: Sequence, k: int, n: int) -> List:
+    """The K-th (1-based) of N contiguous parts (sizes differ by at most one, first larger).
+
+    Same split as ``s5tse.fileio.split.split_sizes``; with more parts than items the
+    last parts are empty.
+    """
+    base, extra = divmod(len(items), n)
+    start = (k - 1) * base + min(k - 1, extra)
+    size = base + (1 if k - 1 < extra else 0)
+    return list(items[start : start + size])
+
+
+def _parse_range(text: str) -> Tuple[int, int]:
+    parts = text.replace(",", " ").split()
+    try:
+        lo, hi = (int(p) for p in parts)
+    except ValueError:
+        raise RenderCliError(f"--nevent_range must be LO,HI (e.g. 1,3), got {text!r}") from None
+    return lo, hi
+
+
+def collect_metadata(path: str) -> List[Path]:
+    """JSON paths from a list file, a single scene JSON or a folder of ``*.json``."""
+    from s5tse.simulate.scene import SceneError, load_metadata_list
+
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir() if q.suffix == ".json" and q.is_file())
+        if not files:
+            raise RenderCliError(f"{p}: no .json files in folder")
+        return files
+    if not p.is_file():
+        raise RenderCliError(f"{p}: no such file or folder")
+    try:
+        with open(p, "r", encoding="utf-8") as f:
+            content = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RenderCliError(f"{p}: invalid JSON: {e}") from None
+    if isinstance(content, list):
+        try:
+            return load_metadata_list(p)
+        except SceneError as e:
+            raise RenderCliError(str(e)) from None
+    return [p]
+
+
+def output_paths(out_dir: Path, name: str, labels: Sequence[str]) -> List[Path]:
+    """The files a scene produces: the soundscape, then one oracle target per label."""
+    from s5tse.simulate.writer import scene_output_paths
+
+    soundscape, refs = scene_output_paths(out_dir, name, labels)
+    return [soundscape, *refs]
+
+
+def _init_worker() -> None:
+    # one thread per worker (torch, used only to resample SOFA files, reads this on import)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def render_one(json_path: str, root: str, out_dir: str, subtype: str) -> Tuple[str, int]:
+    """Render one JSON and write its files. Returns ``(name, clipped samples)``."""
+    from s5tse.simulate.renderer import render_scene
+    from s5tse.simulate.scene import Scene
+    from s5tse.simulate.writer import write_rendered_scene
+
+    scene = Scene.from_json(json_path)
+    name = Path(json_path).stem
+    rendered = render_scene(scene, root, want_dry=True)
+    # references first, the soundscape last: its presence marks a complete scene
+    clipped = write_rendered_scene(out_dir, name, rendered, scene.sr, subtype=subtype)
+    return name, clipped
+
+
+def generate_metadata(
+    args: argparse.Namespace, root: Path, out_dir: Path, k: int, n: int
+) -> List[Path]:
+    """Write the full ``metadata.json`` and generate this shard's JSONs (returned)."""
+    from s5tse.simulate.generator import GeneratorConfig, generate_scene
+    from s5tse.simulate.scene import write_metadata_list
+    from s5tse.simulate.sources import SourceIndex
+
+    count = args.generate
+    if count < 1:
+        raise RenderCliError(f"--generate must be >= 1, got {count}")
+    try:
+        cfg = GeneratorConfig(
+            nevent_range=_parse_range(args.nevent_range),
+            duration=args.duration,
+            max_event_dur=min(10.0, args.duration),
+        )
+    except ValueError as e:
+        raise RenderCliError(str(e)) from None
+    width = max(4, len(str(count - 1)))
+    ids = [f"{args.id_prefix}{i:0{width}d}" for i in range(count)]
+    meta_dir = out_dir / "metadata"
+    all_paths = [meta_dir / f"{i}.json" for i in ids]
+    write_metadata_list(out_dir / "metadata.json", all_paths)
+    mine = shard_items(list(zip(ids, all_paths)), k, n)  # noqa: B905 (python 3.9)
+    if not mine:
+        return []
+    index = SourceIndex(root, split=args.split)
+    logging.info(index.summary())
+    if index.missing_classes:
+        logging.warning(
+            "target classes without a folder (never drawn): %s", " ".join(index.missing_classes)
+        )
+    for scene_id, path in mine:
+        generate_scene(index, cfg, args.seed, scene_id).to_json(path)
+    logging.info("generated %d scene(s) (seed %d) -> %s", len(mine), args.seed, meta_dir)
+    return [p for _, p in mine]
+
+
+def run(args: argparse.Namespace) -> None:
+    from s5tse.simulate.scene import Scene
+    from s5tse.simulate.sources import resolve_dataset_root
+
+    if args.nj < 1:
+        raise RenderCliError(f"--nj must be >= 1, got {args.nj}")
+    k, n = parse_shard(args.shard)
+    if (args.metadata is None) == (args.generate is None):
+        raise RenderCliError("give exactly one of --metadata and --generate")
+    root = resolve_dataset_root(args.dev_set_root)
+    out_dir = Path(args.out_dir)
+
+    if args.generate is not None:
+        jsons = generate_metadata(args, root, out_dir, k, n)
+    else:
+        jsons = shard_items(collect_metadata(args.metadata), k, n)
+
+    names = {}
+    todo = []
+    for p in jsons:
+        name = p.stem
+        if name in names:
+            raise RenderCliError(f"{p}: scene name {name!r} also used by {names[name]}")
+        names[name] = p
+        scene = Scene.from_json(p)  # validates early, in this process
+        if not all(q.is_file() for q in output_paths(out_dir, name, scene.labels())):
+            todo.append(str(p))
+    skipped = len(jsons) - len(todo)
+    shard_note = f" (shard {k}/{n})" if n > 1 else ""
+    logging.info(
+        "%d scene(s)%s: %d to render, %d skipped (outputs exist) -> %s",
+        len(jsons),
+        shard_note,
+        len(todo),
+        skipped,
+        out_dir,
+    )
+
+    start = time.perf_counter()
+    clipped_scenes = 0
+    done = 0
+
+    def report(result: Tuple[str, int]) -> None:
+        nonlocal clipped_scenes, done
+        name, clipped = result
+        done += 1
+        if clipped:
+            clipped_scenes += 1
+            logging.warning(
+                "%s: %d sample(s) at or beyond full scale (clipped by %s)",
+                name,
+                clipped,
+                args.subtype,
+            )
+        if done % 100 == 0 or done == len(todo):
+            logging.info(
+                "rendered %d/%d (%.1f scenes/s)",
+                done,
+                len(todo),
+                done / max(time.perf_counter() - start, 1e-9),
+            )
+
+    nj = min(args.nj, len(todo))
+    if nj <= 1:
+        for p in todo:
+            report(render_one(p, str(root), str(out_dir), args.subtype))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(
+            max_workers=nj, mp_context=ctx, initializer=_init_worker
+        ) as pool:
+            futures = [
+                pool.submit(render_one, p, str(root), str(out_dir), args.subtype) for p in todo
+            ]
+            try:
+                for fut in futures:
+                    report(fut.result())
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    logging.info(
+        "done: %d rendered, %d skipped%s",
+        len(todo),
+        skipped,
+        f", {clipped_scenes} with clipping" if clipped_scenes else "",
+    )
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    from s5tse.fileio.sound_scp import AudioFormatError
+    from s5tse.utils.logging import setup_logging
+
+    args = get_parser().parse_args(cmd)
+    setup_logging("INFO")
+    try:
+        run(args)
+    except (ValueError, OSError, AudioFormatError) as e:  # SceneError, DatasetError, SofaError, ...
+        msg = " ".join(str(e).split())
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
