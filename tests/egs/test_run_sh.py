@@ -78,3 +78,58 @@ def test_stage_range_outside_runs_nothing(repo_root, subprocess_env, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "Stage" not in res.stdout.replace("--stop_stage", "")
     assert not (expdir / "env_info.txt").exists()
+
+
+SMALL_CORPUS_OPTS = (
+    "--num_valid_scenes 3 --num_test_scenes 3 --rooms.train 1 --positions_per_room 6 "
+    "--rir_length_s 0.25 --max_order 6 --files_per_group.train 1"
+)
+
+
+@pytest.mark.slow
+def test_stages_0_to_2_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
+    env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
+    args = ["--stop_stage", "2", "--nj", "2", "--datadir", str(tmp_path / "data"),
+            "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
+            "--mini_corpus_opts", SMALL_CORPUS_OPTS]
+    res = run_recipe(repo_root, env, *args)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for n in range(3):
+        assert re.search(rf"Stage {n} done \[elapsed=\d+s\]", res.stdout)
+    assert (tmp_path / "mini" / "DCASE2026Task4Dataset" / "data" / "dev_set").is_dir()
+    assert len((tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()) == 3
+    valid = tmp_path / "dump" / "valid"
+    assert len((valid / "wav.scp").read_text().splitlines()) == 3
+    assert sorted(p.name for p in (valid / "log").glob("render.*.log")) == ["render.1.log", "render.2.log"]
+    assert "# Ended (code 0)" in (valid / "log" / "render.1.log").read_text()
+
+    # rerunning stage 2 resumes: every scene already rendered is skipped
+    res = run_recipe(repo_root, env, *args[2:], "--stage", "2", "--stop_stage", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 rendered" in (valid / "log" / "render.1.log").read_text()
+
+
+@pytest.mark.parametrize("make", [False, True])
+def test_stage_0_corpus_path_errors_name_the_db_sh_variable(repo_root, subprocess_env, tmp_path, make):
+    corpus = tmp_path / "corpus"
+    if make:  # exists but is not a DCASE2026Task4Dataset
+        (corpus / "data" / "dev_set").mkdir(parents=True)
+    env = dict(subprocess_env, DCASE2026T4=str(corpus))
+    res = run_recipe(repo_root, env, "--stop_stage", "0", "--expdir", str(tmp_path / "exp"))
+    assert res.returncode == 1
+    assert "set DCASE2026T4 in db.sh" in res.stdout + res.stderr
+
+
+def test_stage_0_downloads_from_zenodo(repo_root, subprocess_env, tmp_path):
+    """--download true: the real download path against a loopback Zenodo."""
+    from tests.s5tse.corpus import test_download as zenodo
+
+    _, parts = zenodo.make_split_archive(tmp_path)
+    with zenodo.FakeZenodo({p.name: p.read_bytes() for p in parts}) as server:
+        env = dict(subprocess_env, DOWNLOADS=str(tmp_path / "dl"))
+        res = run_recipe(
+            repo_root, env, "--stop_stage", "0", "--expdir", str(tmp_path / "exp"),
+            "--download", "true", "--download_opts", f"--api_url {server.api_url} --quiet",
+        )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "dl" / "DCASE2026Task4Dataset" / "data" / "dev_set" / "room_ir" / "valid").is_dir()
