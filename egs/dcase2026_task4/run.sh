@@ -2,7 +2,7 @@
 # DCASE 2026 Task 4 (S5) recipe: FOA sound-scene tagging and label-queried separation.
 #
 # Usage: ./run.sh [options]              all implemented stages on the corpus in db.sh
-#        ./run.sh --stage 3 --stop-stage 6
+#        ./run.sh --stage 1 --stop-stage 2   a range of stages
 # Options are "--name value" (dashes and underscores are the same); see ./run.sh --help.
 set -euo pipefail
 
@@ -30,11 +30,10 @@ python=python3          # python interpreter (e.g. "coverage run --append")
 datadir=data            # Kaldi-style tables written by stage 1
 dumpdir=dump            # rendered audio written by stage 2
 expdir=exp              # experiments, logs and env_info.txt
-seed=0                  # global random seed
 # </options>
 
 usage() {
-    sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
     echo
     echo "Options (default in brackets):"
     sed -n '/^# <options>$/,/^# <\/options>$/p' "$0" | sed '1d;$d' \
@@ -49,9 +48,9 @@ help_message=$(usage)
 stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
 run_args=$(printf '%q ' "$0" "$@")
-log "${run_args}"
 parse_options_exit_code=2
 . utils/parse_options.sh
+log "${run_args}"
 if [ $# -ne 0 ]; then
     echo "$0: error: no positional arguments are accepted (got: $*)" >&2
     usage >&2
