@@ -1,0 +1,51 @@
+"""Tests for s5tse.datasets.metadata (official validation set, re-rendered)."""
+import json
+
+import numpy as np
+import pytest
+
+from s5tse.datasets import MetadataDataset
+from s5tse.simulate.renderer import render_scene
+from s5tse.simulate.scene import Scene, SceneError, load_metadata_list
+
+from .helpers import assert_items_equal, expected_activity
+
+
+def test_items_equal_the_renderer_output(mini_corpus):
+    valid_json = mini_corpus / "data/dev_set/metadata/valid.json"
+    ds = MetadataDataset(mini_corpus, valid_json)
+    paths = load_metadata_list(valid_json)
+    assert len(ds) == len(paths) == 3
+    for i, path in enumerate(paths):
+        out = render_scene(Scene.from_json(path), mini_corpus)
+        item = ds[i]
+        assert item["id"] == path.stem
+        np.testing.assert_array_equal(item["mixture"].numpy(), out.mixture)
+        np.testing.assert_array_equal(item["dry"].numpy(), out.padded_dry())
+        assert item["labels"] == out.labels
+        expected = np.zeros((3, 250), dtype=np.float32)
+        expected[: len(out.spans)] = expected_activity(out.spans, 320000, 1280)
+        np.testing.assert_array_equal(item["strong"].numpy(), expected)
+        assert ds.scene(i) == Scene.from_json(path)
+
+
+def test_default_list_and_determinism(mini_corpus):
+    a = MetadataDataset(mini_corpus)
+    b = MetadataDataset(mini_corpus / "data", mini_corpus / "data/dev_set/metadata/valid.json",
+                        frame_hop=640)
+    assert a.ids == b.ids
+    ia, ib = a[1], b[1]
+    assert ib["strong"].shape == (3, 500)
+    ib["strong"] = ia["strong"]
+    assert_items_equal(ia, ib)
+    with pytest.raises(IndexError):
+        a[3]
+
+
+def test_duplicate_ids(mini_corpus, tmp_path):
+    entries = [{"metadata_path": str(p)} for p in load_metadata_list(
+        mini_corpus / "data/dev_set/metadata/valid.json")]
+    lst = tmp_path / "valid.json"
+    lst.write_text(json.dumps(entries + entries[:1]))
+    with pytest.raises(SceneError, match="same name"):
+        MetadataDataset(mini_corpus, lst)
