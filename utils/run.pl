@@ -3,9 +3,13 @@
 # Written for s5tse; implements the interface of Kaldi's run.pl (no code taken from it).
 use strict;
 use warnings;
-use File::Basename qw(basename dirname);
+use File::Basename qw(dirname);
 use File::Path qw(make_path);
-use POSIX qw(strftime setpgid WNOHANG);
+use POSIX qw(setpgid);
+use FindBin;
+use lib $FindBin::RealBin;    # the real utils/ directory, also via a symlink or PATH
+use S5tseJobs qw(parse_command_line shell_quote subst_job job_log now_str log_header log_footer
+                 select_jobs report_failures);
 
 my $usage = <<'EOF';
 Usage: run.pl [options] [VAR=START:END] <log-file> <command> [<arg> ...]
@@ -34,98 +38,11 @@ Exit status: 0 if all jobs succeed; 1 if any fails (a report with the tail of th
 failing log goes to stderr) or on usage errors.
 EOF
 
-sub usage_error {
-    print STDERR "run.pl: $_[0] (see run.pl --help)\n";
-    exit 1;
-}
-
-# ---------------------------------------------------------------- options
-my $max_jobs_run;
-my $pick = 'all';
-my $gpu  = 0;
-while (@ARGV && $ARGV[0] =~ /^-/) {
-    my $opt = shift @ARGV;
-    if ($opt eq '--help' || $opt eq '-h') { print $usage; exit 0; }
-    last if $opt eq '--';
-    usage_error("option $opt requires a value") unless @ARGV;
-    my $val = shift @ARGV;
-    (my $name = $opt) =~ s/^-+//;
-    $name =~ tr/-/_/;
-    if ($name eq 'max_jobs_run' || $name eq 'tc') {
-        usage_error("$opt expects a positive integer, got '$val'") unless $val =~ /^[1-9]\d*$/;
-        $max_jobs_run = $val;
-    } elsif ($name eq 'pick') {
-        usage_error("--pick expects all, failed or incomplete, got '$val'")
-            unless $val =~ /^(all|failed|incomplete)$/;
-        $pick = $val;
-    } elsif ($name eq 'gpu') {
-        $gpu = $val;    # only used to choose the default --max-jobs-run
-    }
-    # everything else (--mem, --num-threads, --time, --name, --config, ...) is ignored
-}
-
-# ---------------------------------------------------------------- job range
-my ($jobvar, $start, $end) = (undef, 1, 1);
-if (@ARGV && $ARGV[0] =~ /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/) {
-    my ($var, $range) = ($1, $2);
-    my $arg = shift @ARGV;
-    unless ($range =~ /^(\d+):(\d+)$/ && $1 >= 1 && $2 >= $1) {
-        usage_error("bad job range '$arg': expected VAR=START:END with integers 1 <= START <= END");
-    }
-    ($jobvar, $start, $end) = ($var, $1 + 0, $2 + 0);
-}
-usage_error("expected a log file and a command") if @ARGV < 2;
-my $logpattern = shift @ARGV;
-my @args = @ARGV;
-if (defined $jobvar && $end > $start && index($logpattern, $jobvar) < 0) {
-    usage_error("the log file name '$logpattern' must contain '$jobvar' when running jobs $start..$end");
-}
+my $gpu = 0;    # only used to choose the default --max-jobs-run; other queue options are ignored
+my $spec = parse_command_line('run.pl', $usage, \@ARGV, sub { $gpu = $_[1] if $_[0] eq 'gpu' });
+my @args = @{ $spec->{args} };
 
 # ---------------------------------------------------------------- helpers
-# Shell operators that a user escapes on the command line (\|, \>) and that must reach bash
-# unquoted.
-my %operator = map { $_ => 1 } ('|', '|&', '||', '&&', ';', '&', '<', '>', '>>', '2>', '2>>',
-                                '&>', '&>>', '2>&1', '1>&2', '>&2', '(', ')');
-
-# Quote one argument for bash: safe words as they are, operators raw, the rest single-quoted.
-sub shell_quote {
-    my ($s) = @_;
-    return $s if $operator{$s};
-    return $s if $s =~ m{^[A-Za-z0-9_\-+=.,:/@%^]+$};
-    $s =~ s/'/'\\''/g;
-    return "'$s'";
-}
-
-sub subst_job {
-    my ($s, $id) = @_;
-    return $s unless defined $jobvar;
-    $s =~ s/\Q$jobvar\E/$id/g;
-    return $s;
-}
-
-sub now_str { return strftime('%a %b %e %H:%M:%S %Z %Y', localtime); }
-
-# Last non-empty line of a file ('' if missing).
-sub last_line {
-    my ($file) = @_;
-    open(my $fh, '<', $file) or return '';
-    my $size = -s $fh;
-    seek($fh, $size > 4096 ? $size - 4096 : 0, 0);
-    local $/;
-    my $tail = <$fh> // '';
-    close $fh;
-    my @lines = grep { /\S/ } split /\n/, $tail;
-    return @lines ? $lines[-1] : '';
-}
-
-sub tail_lines {
-    my ($file, $n) = @_;
-    open(my $fh, '<', $file) or return ();
-    my @lines = <$fh>;
-    close $fh;
-    return @lines > $n ? @lines[-$n .. -1] : @lines;
-}
-
 sub num_cpus {
     my $n = `nproc 2>/dev/null`;
     return $1 if defined $n && $n =~ /^(\d+)/ && $1 > 0;
@@ -142,22 +59,8 @@ sub num_gpus {
 }
 
 # ---------------------------------------------------------------- select jobs
-my @jobs;
-for my $id ($start .. $end) {
-    my $log = subst_job($logpattern, $id);
-    if ($pick eq 'failed') {
-        next if last_line($log) =~ /^# Ended \(code 0\)/;
-    } elsif ($pick eq 'incomplete') {
-        next if last_line($log) =~ /^# Ended /;
-    }
-    push @jobs, $id;
-}
-my $total = $end - $start + 1;
-if (!@jobs) {
-    print STDERR "run.pl: nothing to do (--pick $pick): all $total job(s) already done\n";
-    exit 0;
-}
-
+my @jobs = select_jobs($spec);
+my $max_jobs_run = $spec->{max_jobs_run};
 unless (defined $max_jobs_run) {
     my $ng = ($gpu =~ /^\d+$/ && $gpu > 0) ? num_gpus() : 0;
     $max_jobs_run = $ng > 0 ? $ng : num_cpus();
@@ -166,13 +69,12 @@ unless (defined $max_jobs_run) {
 # ---------------------------------------------------------------- run one job (in a child)
 sub run_job {
     my ($id) = @_;
-    my $log = subst_job($logpattern, $id);
-    my $cmd = join(' ', map { shell_quote(subst_job($_, $id)) } @args);
+    my $log = job_log($spec, $id);
+    my $cmd = join(' ', map { shell_quote(subst_job($_, $spec->{var}, $id)) } @args);
     my $dir = dirname($log);
     eval { make_path($dir) unless -d $dir; 1 } or do { print STDERR "run.pl: cannot create $dir: $@"; exit 1; };
     open(my $fh, '>', $log) or do { print STDERR "run.pl: cannot write $log: $!\n"; exit 1; };
-    (my $shown = $cmd) =~ s/\n/\n# /g;
-    print $fh "# $shown\n# Started at " . now_str() . "\n";
+    print $fh log_header($cmd, now_str());
     close $fh;
     my $t0 = time;
     open(STDOUT, '>>', $log) or exit 1;
@@ -182,8 +84,7 @@ sub run_job {
     my $code = $status == -1 ? 127 : ($status & 127) ? 128 + ($status & 127) : $status >> 8;
     my $elapsed = time - $t0;
     open($fh, '>>', $log) or exit 1;
-    print $fh "# Accounting: time=$elapsed threads=1\n";
-    print $fh "# Ended (code $code) at " . now_str() . ", elapsed time $elapsed seconds\n";
+    print $fh log_footer($code, $elapsed, 1, now_str());
     close $fh;
     exit($code > 255 ? 255 : $code);
 }
@@ -229,16 +130,4 @@ for my $id (@jobs) {
 reap_one() while %running;
 
 # ---------------------------------------------------------------- report
-my @failed = grep { $code{$_} != 0 } @jobs;
-exit 0 unless @failed;
-
-if ($total == 1) {
-    print STDERR "run.pl: job failed, log is in " . subst_job($logpattern, $jobs[0]) . "\n";
-} else {
-    (my $shown = $logpattern) =~ s/\Q$jobvar\E/*/g;
-    print STDERR "run.pl: " . scalar(@failed) . " / " . scalar(@jobs) . " failed, log is in $shown\n";
-}
-my $first = subst_job($logpattern, $failed[0]);
-print STDERR "run.pl: first failed job: $first (exit code $code{$failed[0]}), last 20 lines:\n";
-print STDERR "  $_" for map { /\n$/ ? $_ : "$_\n" } tail_lines($first, 20);
-exit 1;
+exit(report_failures($spec, \@jobs, \%code) ? 1 : 0);

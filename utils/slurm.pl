@@ -7,8 +7,26 @@ use warnings;
 use Cwd qw(getcwd);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path);
-use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
+use FindBin;
+use lib $FindBin::RealBin;    # the real utils/ directory, also via a symlink or PATH
+use S5tseJobs qw(parse_command_line sq quote_word shell_quote now_str log_header log_footer
+                 select_jobs report_failures);
+
+# The built-in config; --help shows it (indented) in place of %DEFAULT_CONFIG%.
+my $default_config = <<'EOF';
+command sbatch --export=PATH
+option name=* --job-name $0
+option time=* --time $0
+option mem=* --mem-per-cpu $0
+option mem=0
+option num_threads=* --cpus-per-task $0
+option num_threads=1 --cpus-per-task 1
+option num_nodes=* --nodes $0
+default gpu=0
+option gpu=0 -p cpu
+option gpu=* -p gpu --gres=gpu:$0 -c $0
+EOF
 
 my $usage = <<'EOF';
 Usage: slurm.pl [options] [VAR=START:END] <log-file> <command> [<arg> ...]
@@ -32,17 +50,7 @@ Config format (one directive per line, '#' starts a comment):
   option <name>=<value> [<flags>]        mapping for one value (wins over the wildcard)
   default <name>=<value>                 used when --<name> is not given
 Built-in defaults:
-  command sbatch --export=PATH
-  option name=* --job-name $0
-  option time=* --time $0
-  option mem=* --mem-per-cpu $0
-  option mem=0
-  option num_threads=* --cpus-per-task $0
-  option num_threads=1 --cpus-per-task 1
-  option num_nodes=* --nodes $0
-  default gpu=0
-  option gpu=0 -p cpu
-  option gpu=* -p gpu --gres=gpu:$0 -c $0
+%DEFAULT_CONFIG%
 Files: <logdir>/q/<name>.sh (the task script; it sources ./path.sh if present), Slurm's
 output <logdir>/q/<name>-<task>.out, done markers <logdir>/q/done.<pid>.<task> (removed at
 the end). Per-task logs have run.pl's header/footer format.
@@ -53,70 +61,24 @@ On SIGINT/SIGTERM the job is cancelled with scancel.
 Exit status: 0 if all tasks succeed; 1 if any fails (report on stderr), on submission
 failure, or on usage errors.
 EOF
+(my $shown_defaults = $default_config) =~ s/^/  /mg;
+$usage =~ s/^%DEFAULT_CONFIG%\n/$shown_defaults/m;
 
-my $default_config = <<'EOF';
-command sbatch --export=PATH
-option name=* --job-name $0
-option time=* --time $0
-option mem=* --mem-per-cpu $0
-option mem=0
-option num_threads=* --cpus-per-task $0
-option num_threads=1 --cpus-per-task 1
-option num_nodes=* --nodes $0
-default gpu=0
-option gpu=0 -p cpu
-option gpu=* -p gpu --gres=gpu:$0 -c $0
-EOF
+sub usage_error { S5tseJobs::usage_error('slurm.pl', @_) }
 
-sub usage_error {
-    print STDERR "slurm.pl: $_[0] (see slurm.pl --help)\n";
-    exit 1;
-}
-
-# ---------------------------------------------------------------- options
-my $max_jobs_run;
-my $pick = 'all';
+# ---------------------------------------------------------------- options, job range
 my $config;
 my @given;       # generic options in command-line order: [name, value, original flag]
-while (@ARGV && $ARGV[0] =~ /^-/) {
-    my $opt = shift @ARGV;
-    if ($opt eq '--help' || $opt eq '-h') { print $usage; exit 0; }
-    last if $opt eq '--';
-    usage_error("option $opt requires a value") unless @ARGV;
-    my $val = shift @ARGV;
-    (my $name = $opt) =~ s/^-+//;
-    $name =~ tr/-/_/;
-    if ($name eq 'max_jobs_run' || $name eq 'tc') {
-        usage_error("$opt expects a positive integer, got '$val'") unless $val =~ /^[1-9]\d*$/;
-        $max_jobs_run = $val;
-    } elsif ($name eq 'pick') {
-        usage_error("--pick expects all, failed or incomplete, got '$val'")
-            unless $val =~ /^(all|failed|incomplete)$/;
-        $pick = $val;
-    } elsif ($name eq 'config') {
+my $spec = parse_command_line('slurm.pl', $usage, \@ARGV, sub {
+    my ($name, $val, $opt) = @_;
+    if ($name eq 'config') {
         $config = $val;
     } else {
         @given = grep { $_->[0] ne $name } @given;    # the last occurrence wins
         push @given, [$name, $val, $opt];
     }
-}
-
-# ---------------------------------------------------------------- job range
-my ($jobvar, $start, $end) = (undef, 1, 1);
-if (@ARGV && $ARGV[0] =~ /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/) {
-    my ($var, $range) = ($1, $2);
-    my $arg = shift @ARGV;
-    unless ($range =~ /^(\d+):(\d+)$/ && $1 >= 1 && $2 >= $1) {
-        usage_error("bad job range '$arg': expected VAR=START:END with integers 1 <= START <= END");
-    }
-    ($jobvar, $start, $end) = ($var, $1 + 0, $2 + 0);
-}
-usage_error("expected a log file and a command") if @ARGV < 2;
-my $logpattern = shift @ARGV;
-my @args = @ARGV;
-if (defined $jobvar && $end > $start && index($logpattern, $jobvar) < 0) {
-    usage_error("the log file name '$logpattern' must contain '$jobvar' when running jobs $start..$end");
-}
+});
+my ($jobvar, $logpattern) = @$spec{qw(var log)};
 
 # ---------------------------------------------------------------- config
 my $config_text;
@@ -181,53 +143,20 @@ for my $o (@opts) {
 }
 
 # ---------------------------------------------------------------- helpers
-my %operator = map { $_ => 1 } ('|', '|&', '||', '&&', ';', '&', '<', '>', '>>', '2>', '2>>',
-                                '&>', '&>>', '2>&1', '1>&2', '>&2', '(', ')');
-
-sub quote_piece {
-    my ($s) = @_;
-    return $s if $s =~ m{^[A-Za-z0-9_\-+=.,:/@%^]+$};
-    $s =~ s/'/'\\''/g;
-    return "'$s'";
-}
-
 # Quote an argument for bash, with each occurrence of the job variable turned into
 # ${SLURM_ARRAY_TASK_ID} (outside the quotes, so that it expands).
 sub shell_word {
     my ($s) = @_;
-    return $s if $operator{$s};
-    return quote_piece($s) unless defined $jobvar && index($s, $jobvar) >= 0;
+    return shell_quote($s) unless defined $jobvar && index($s, $jobvar) >= 0;
     my @pieces = split /\Q$jobvar\E/, $s, -1;
-    return join('"${SLURM_ARRAY_TASK_ID}"', map { length($_) ? quote_piece($_) : '' } @pieces);
+    return join('"${SLURM_ARRAY_TASK_ID}"', map { length($_) ? quote_word($_) : '' } @pieces);
 }
 
-sub sq { my ($s) = @_; $s =~ s/'/'\\''/g; return "'$s'"; }
-
-sub subst_job {
-    my ($s, $id) = @_;
-    return $s unless defined $jobvar;
-    $s =~ s/\Q$jobvar\E/$id/g;
-    return $s;
-}
-
-sub last_line {
-    my ($file) = @_;
-    open(my $fh, '<', $file) or return '';
-    my $size = -s $fh;
-    seek($fh, $size > 4096 ? $size - 4096 : 0, 0);
-    local $/;
-    my $tail = <$fh> // '';
-    close $fh;
-    my @lines = grep { /\S/ } split /\n/, $tail;
-    return @lines ? $lines[-1] : '';
-}
-
-sub tail_lines {
-    my ($file, $n) = @_;
-    open(my $fh, '<', $file) or return ();
-    my @lines = <$fh>;
-    close $fh;
-    return @lines > $n ? @lines[-$n .. -1] : @lines;
+# Bash lines that echo the lines of $text (which may use "$var" and "$(cmd)" expansions),
+# each indented by $indent and followed by $redirect.
+sub echo_lines {
+    my ($text, $indent, $redirect) = @_;
+    return join("\n", map { qq{${indent}echo "$_"$redirect} } split /\n/, $text);
 }
 
 # Run a program (no shell) and return (exit status, stdout+stderr).
@@ -246,21 +175,10 @@ sub capture {
 }
 
 # ---------------------------------------------------------------- select tasks
-my @tasks;
-for my $id ($start .. $end) {
-    my $log = subst_job($logpattern, $id);
-    next if $pick eq 'failed'     && last_line($log) =~ /^# Ended \(code 0\)/;
-    next if $pick eq 'incomplete' && last_line($log) =~ /^# Ended /;
-    push @tasks, $id;
-}
-my $total = $end - $start + 1;
-if (!@tasks) {
-    print STDERR "slurm.pl: nothing to do (--pick $pick): all $total job(s) already done\n";
-    exit 0;
-}
+my @tasks = select_jobs($spec);
 # --array spec: START-END when contiguous, else a comma list.
 my $array = ($tasks[-1] - $tasks[0] + 1 == @tasks) ? "$tasks[0]-$tasks[-1]" : join(',', @tasks);
-$array .= "%$max_jobs_run" if defined $max_jobs_run;
+$array .= "%$spec->{max_jobs_run}" if defined $spec->{max_jobs_run};
 
 # ---------------------------------------------------------------- task script
 my $cwd  = getcwd();
@@ -275,12 +193,16 @@ $qname = 'job' if $qname eq '' || $qname eq '.';
 my $script = "$qdir/$qname.sh";
 my $marker = "$qdir/done.$$";    # + ".<task>"
 
+my @args      = @{ $spec->{args} };
 my $cmd       = join(' ', map { shell_word($_) } @args);
 # The command as shown in the log header; the job variable is replaced at run time.
-my $header    = join(' ', map { $operator{$_} ? $_ : quote_piece($_) } @args);
+my $header    = join(' ', map { shell_quote($_) } @args);
 my $logword = shell_word($logpattern);
-my $date = strftime('%a %b %e %H:%M:%S %Z %Y', localtime);
+my $date = now_str();
 my $jobvar_sq = sq(defined $jobvar ? $jobvar : '');
+# The log header and footer (see S5tseJobs), with bash expressions for the run-time values.
+my $echo_header = echo_lines(log_header('$header', '$(date)'), '  ', '');
+my $echo_footer = echo_lines(log_footer('$ret', '$((end - start))', $threads, '$(date)'), '', ' >> "$log"');
 
 open(my $sfh, '>', $script) or usage_error("cannot write $script: $!");
 print $sfh <<"EOS";
@@ -296,15 +218,13 @@ jobvar=$jobvar_sq
 mkdir -p "\$(dirname "\$log")"
 start=\$(date +%s)
 {
-  echo "# \$header"
-  echo "# Started at \$(date)"
+$echo_header
   echo "# Running on \$(hostname) (Slurm job \${SLURM_ARRAY_JOB_ID:-\${SLURM_JOB_ID:-?}}, task \$SLURM_ARRAY_TASK_ID)"
 } > "\$log"
 ( $cmd ) >> "\$log" 2>&1
 ret=\$?
 end=\$(date +%s)
-echo "# Accounting: time=\$((end - start)) threads=$threads" >> "\$log"
-echo "# Ended (code \$ret) at \$(date), elapsed time \$((end - start)) seconds" >> "\$log"
+$echo_footer
 echo "\$ret" > @{[sq($marker)]}".\$SLURM_ARRAY_TASK_ID.tmp"
 mv @{[sq($marker)]}".\$SLURM_ARRAY_TASK_ID.tmp" @{[sq($marker)]}".\$SLURM_ARRAY_TASK_ID"
 exit \$ret
@@ -369,24 +289,4 @@ while (1) {
 }
 
 # ---------------------------------------------------------------- report
-my @failed = grep { !defined $code{$_} || $code{$_} != 0 } @tasks;
-exit 0 unless @failed;
-
-if ($total == 1) {
-    print STDERR "slurm.pl: job failed, log is in " . subst_job($logpattern, $tasks[0]) . "\n";
-} else {
-    (my $shown = $logpattern) =~ s/\Q$jobvar\E/*/g;
-    print STDERR "slurm.pl: " . scalar(@failed) . " / " . scalar(@tasks) . " failed, log is in $shown\n";
-}
-my $t = $failed[0];
-my $first = subst_job($logpattern, $t);
-my $why = defined $code{$t} ? "exit code $code{$t}" : "no exit status";
-if (-f $first) {
-    print STDERR "slurm.pl: first failed job: $first ($why), last 20 lines:\n";
-    print STDERR "  $_" for map { /\n$/ ? $_ : "$_\n" } tail_lines($first, 20);
-} else {
-    my $sout = "$qdir/$qname-$t.out";
-    print STDERR "slurm.pl: first failed job: $first ($why); the log is missing, see $sout\n";
-    print STDERR "  $_" for map { /\n$/ ? $_ : "$_\n" } tail_lines($sout, 20);
-}
-exit 1;
+exit(report_failures($spec, \@tasks, \%code, sub { "$qdir/$qname-$_[0].out" }) ? 1 : 0);
