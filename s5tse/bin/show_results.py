@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Summarise every scored decoding directory into ESPnet-style RESULTS.md files.
+
+Usage:
+
+    python -m s5tse.bin.show_results --expdir exp --out exp/RESULTS.md
+    # on the real development test set: add the official baseline rows, marked (reported)
+    python -m s5tse.bin.show_results --expdir exp --out exp/RESULTS.md --reported true
+    # list extra configs (e.g. the decoding config) under every system
+    python -m s5tse.bin.show_results --expdir exp --configs conf/decode.yaml
+
+Reads ``<expdir>/<system>/decode_*/scoring/scores.json`` (and ``decode_info.json``
+when present) and writes ``--out`` with an "Environments" block and one table per
+system, plus ``<expdir>/<system>/RESULTS.md`` holding that system's table only.
+On error ``show_results: error: ...`` goes to stderr and the exit status is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from s5tse.results.show import ResultsError, write_results
+from s5tse.utils.types import str2bool
+
+PROG = "show_results"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Collect exp/<system>/decode_*/scoring/scores.json into RESULTS.md files.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--expdir", default="exp", help="experiment root")
+    parser.add_argument("--out", default=None,
+                        help="combined RESULTS.md (default: <expdir>/RESULTS.md)")
+    parser.add_argument("--reported", type=str2bool, default=False,
+                        help="add the official 2026 baseline rows (reported, not measured); "
+                             "only for the real development test set")
+    parser.add_argument("--configs", nargs="*", default=[],
+                        help="extra config files to list under every system")
+    return parser
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    from s5tse.utils.logging import setup_logging
+
+    args = get_parser().parse_args(cmd)
+    setup_logging("INFO")
+    try:
+        written = write_results(args.expdir, args.out, reported=args.reported,
+                                configs=args.configs)
+    except (ResultsError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    for path in written:
+        logging.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main()
