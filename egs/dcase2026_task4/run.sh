@@ -25,11 +25,16 @@ nj=4                    # number of parallel jobs for data preparation and synth
 download=false          # stage 0: download the real corpus (Zenodo) when DCASE2026T4 in db.sh is empty
 download_opts=          # extra options of s5tse.bin.download_corpus (e.g. "--include '*.z0*'")
 mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
+submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
+submission_author=Author        # stage 7: author surname in the submission name
+submission_affiliation=Affiliation  # stage 7: affiliation abbreviation in the submission name
+submission_number=1     # stage 7: number of the first packed system (one per decoding dir)
 cmd_backend=local       # job launcher: local (utils/run.pl) or slurm (utils/slurm.pl, conf/slurm.conf)
 python=python3          # python interpreter (e.g. "coverage run --append")
 datadir=data            # Kaldi-style tables written by stage 1
 dumpdir=dump            # rendered audio written by stage 2
 expdir=exp              # experiments, logs and env_info.txt
+results=RESULTS.md      # stage 6 writes the results of every system here (and into each exp dir)
 # </options>
 
 usage() {
@@ -39,9 +44,9 @@ usage() {
     sed -n '/^# <options>$/,/^# <\/options>$/p' "$0" | sed '1d;$d' \
         | awk '{ i = index($0, "#"); def = substr($0, 1, i - 1); sub(/[ \t]+$/, "", def);
                  n = index(def, "="); name = substr(def, 1, n - 1); val = substr(def, n + 1);
-                 printf "  --%-16s [%s] %s\n", name, val, substr($0, i + 2) }'
-    echo "  --config FILE          shell file of name=value lines, read before the options above"
-    echo "  --help                 print this message"
+                 printf "  --%-22s [%s] %s\n", name, val, substr($0, i + 2) }'
+    echo "  --config FILE                shell file of name=value lines, read before the options above"
+    echo "  --help                       print this message"
 }
 help_message=$(usage)
 
@@ -68,6 +73,18 @@ save_cmd() { mkdir -p "$1"; printf '%s %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${r
 
 stage_start() { stage_t0=${SECONDS}; _log "Stage $1: $2"; }
 stage_end() { _log "Stage $1 done [elapsed=$((SECONDS - stage_t0))s]"; }
+
+# decode_dirs [SET]: decoding directories ${expdir}/<system>/decode_<tag>_<set>, sorted.
+decode_dirs() {
+    [ -d "${expdir}" ] || return 0
+    find "${expdir}" -mindepth 2 -maxdepth 2 -type d -name "decode_*_${1:-*}" | LC_ALL=C sort
+}
+# nothing_for N MESSAGE: a stage with no input. Asked for directly (--stage N) it is an
+# error; reached in a longer run (before stage 5 exists or produced anything) it is logged.
+nothing_for() {
+    if [ "${stage}" -ge "$1" ]; then _log "Error: $2"; exit 1; fi
+    _log "Stage $1: nothing to do: $2"
+}
 
 # The corpus: DCASE2026T4 from db.sh, else the downloaded one, else the built-in mini corpus.
 if [ -n "${DCASE2026T4}" ]; then
@@ -130,6 +147,58 @@ if ! "${skip_data_prep}"; then
     fi
 else
     log "Skip the data preparation stages (0-2)"
+fi
+
+if ! "${skip_eval}"; then
+    if stage_on 6; then
+        stage_start 6 "Score every decoding directory ${expdir}/*/decode_*, write RESULTS.md"
+        _dirs=$(decode_dirs)
+        if [ -z "${_dirs}" ]; then
+            nothing_for 6 "no decoding directories ${expdir}/*/decode_<tag>_<set>; run stage 5 first"
+        else
+            for _dir in ${_dirs}; do
+                _set=${_dir##*_}
+                if [ ! -f "${datadir}/${_set}/wav.scp" ]; then
+                    log "Error: ${_dir} decodes set '${_set}' but ${datadir}/${_set}/wav.scp does not exist"
+                    exit 1
+                fi
+                log "Scoring ${_dir} against ${datadir}/${_set} -> ${_dir}/scoring"
+                ${python} -m s5tse.bin.score --data_dir "${datadir}/${_set}" --estimate_dir "${_dir}" \
+                    --out_dir "${_dir}/scoring" --nj "${nj}" --unprocessed_row true
+            done
+            _reported=false  # the official baseline numbers belong to the real dev test set
+            [ "${corpus_root}" = "${MINI_CORPUS}" ] || _reported=true
+            ${python} -m s5tse.bin.show_results --expdir "${expdir}" --out "${results}" \
+                --reported "${_reported}"
+            log "Results: ${results} and ${expdir}/<system>/RESULTS.md"
+        fi
+        stage_end 6
+    fi
+else
+    log "Skip the scoring stage (6)"
+fi
+
+if stage_on 7; then
+    _out=${expdir}/submission
+    stage_start 7 "Pack the DCASE submission(s) of set '${submission_set}' -> ${_out}"
+    _dirs=$(decode_dirs "${submission_set}")
+    if [ -z "${_dirs}" ]; then
+        nothing_for 7 "no decoding directories ${expdir}/*/decode_<tag>_${submission_set}; run stage 5 on that set"
+    else
+        _wav=$(head -n 1 "${datadir}/${submission_set}/wav.scp" | cut -d' ' -f2-)
+        _number=${submission_number}
+        for _dir in ${_dirs}; do
+            _dev=${_dir%_"${submission_set}"}_test/scoring/scores.json
+            _dev_opt=()
+            [ ! -f "${_dev}" ] || _dev_opt=(--dev_results "${_dev}")
+            ${python} -m s5tse.bin.pack_submission --decode_dir "${_dir}" \
+                --soundscape_dir "$(dirname "${_wav}")" --author "${submission_author}" \
+                --affiliation "${submission_affiliation}" --number "${_number}" \
+                --out_dir "${_out}" --overwrite true ${_dev_opt[@]+"${_dev_opt[@]}"}
+            _number=$((_number + 1))
+        done
+    fi
+    stage_end 7
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,6 +1,9 @@
 """egs/dcase2026_task4/run.sh: option handling, usage errors, stage 0."""
+import json
 import re
+import shutil
 import subprocess
+import zipfile
 
 import pytest
 
@@ -87,7 +90,7 @@ SMALL_CORPUS_OPTS = (
 
 
 @pytest.mark.slow
-def test_stages_0_to_2_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
+def test_stages_0_to_2_and_6_to_7_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
     env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
     args = ["--stop_stage", "2", "--nj", "2", "--datadir", str(tmp_path / "data"),
             "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
@@ -107,6 +110,57 @@ def test_stages_0_to_2_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
     res = run_recipe(repo_root, env, *args[2:], "--stage", "2", "--stop_stage", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 rendered" in (valid / "log" / "render.1.log").read_text()
+
+    # stages 6-7 on an oracle "decoding" of the test set (stage 5 is not part of the recipe yet)
+    decode = tmp_path / "exp" / "oracle" / "decode_oracle_test"
+    make_oracle_decoding(tmp_path / "data" / "test", decode)
+    results = tmp_path / "RESULTS.md"
+    res = run_recipe(repo_root, env, *args[2:], "--stage", "6", "--stop_stage", "7",
+                     "--results", str(results), "--submission_set", "test",
+                     "--submission_author", "Doe", "--submission_affiliation", "Lab")
+    assert res.returncode == 0, res.stdout + res.stderr
+    scores = json.loads((decode / "scoring" / "scores.json").read_text())
+    assert scores["acc_mix"] == 100.0 and scores["acc_src"] == 100.0
+    table = results.read_text()
+    assert "## oracle" in table and "|decode_oracle_test|" in table
+    assert "(reported)" not in table  # official numbers only next to the real dev test set
+    assert (tmp_path / "exp" / "oracle" / "RESULTS.md").is_file()
+    with zipfile.ZipFile(tmp_path / "exp" / "submission" / "Doe_Lab_task4_1.zip") as z:
+        names = z.namelist()
+    assert "Doe_Lab_task4_1/eval_results.json" in names
+    assert "Doe_Lab_task4_1/dev_set_test_results.json" in names
+    n_refs = sum(len(line.split()) - 1 - line.split().count("silence")
+                 for line in (tmp_path / "data" / "test" / "text").read_text().splitlines())
+    assert sum(n.startswith("Doe_Lab_task4_1/eval_out/") for n in names) == n_refs
+
+
+def make_oracle_decoding(data_dir, out):
+    """A decoding directory whose estimates are the references of data_dir (official names)."""
+    out.mkdir(parents=True)
+    text = dict(line.split(" ", 1) for line in (data_dir / "text").read_text().splitlines())
+    probabilities = []
+    for name, labels in sorted(text.items()):
+        estimates = []
+        for slot, label in enumerate(labels.split()):
+            if label == "silence":
+                continue
+            scp = dict(line.split(" ", 1) for line in (data_dir / f"spk{slot + 1}.scp").read_text().splitlines())
+            filename = f"{name}_{slot}_{label}.wav"
+            shutil.copy(scp[name], out / filename)
+            estimates.append({"filename": filename, "label": label, "probability": 1.0})
+        probabilities.append({"soundscape": name, "estimate": estimates})
+    (out / "probabilities.json").write_text(json.dumps(probabilities))
+    (out / "decode_info.json").write_text(json.dumps({"nparams": 1, "rtf": None, "set": "test", "tag": "oracle"}))
+
+
+def test_stage_6_without_decoding_dirs(repo_root, subprocess_env, tmp_path):
+    """Asked for directly, stages 6 and 7 with nothing to score or pack are errors."""
+    for stage in ("6", "7"):
+        res = run_recipe(repo_root, subprocess_env, "--stage", stage, "--stop_stage", stage,
+                         "--expdir", str(tmp_path / "exp"), "--results", str(tmp_path / "R.md"))
+        assert res.returncode == 1
+        assert "run stage 5" in res.stdout
+    assert not (tmp_path / "R.md").exists()
 
 
 @pytest.mark.parametrize("make", [False, True])
