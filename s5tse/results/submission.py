@@ -451,24 +451,7 @@ def _umask() -> int:
     return mask
 
 
-def pack_submission(
-    decode_dir: PathLike,
-    soundscape_dir: PathLike,
-    author: str,
-    affiliation: str,
-    number: Union[int, str],
-    out_dir: PathLike,
-    *,
-    dev_results: Optional[PathLike] = None,
-    overwrite: bool = False,
-    sample_rate: int = SAMPLE_RATE,
-    max_estimates: int = NUM_SLOTS,
-) -> Path:
-    """:func:`plan_submission` then :func:`write_submission`; returns the zip path.
-
-    Raises SubmissionError (all problems, nothing written) if a check fails.
-    """
-    plan = plan_submission(decode_dir, soundscape_dir, author, affiliation, number, out_dir,
-                           dev_results=dev_results, overwrite=overwrite,
-                           sample_rate=sample_rate, max_estimates=max_estimates)
-    return write_submission(plan)
+def pack_submission(*args, **kwargs) -> Path:
+    """:func:`plan_submission` (same arguments) then :func:`write_submission`; returns the
+    zip path. Raises SubmissionError (all problems, nothing written) if a check fails."""
+    return write_submission(plan_submission(*args, **kwargs))
