@@ -1,0 +1,1 @@
+"""Neural network models of s5tse (tagger backbones and heads, separators)."""

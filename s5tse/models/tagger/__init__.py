@@ -1,0 +1,1 @@
+"""Tagger models: M2D and fPaSST backbones (import the submodules directly)."""
