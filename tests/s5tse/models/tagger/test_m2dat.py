@@ -1,0 +1,130 @@
+"""M2DAT (baseline tagger): shapes, channel variants, head, predict, gradients, input checks."""
+import pytest
+import torch
+
+from s5tse.losses import baseline_pit_ce
+from s5tse.models.tagger.m2dat import M2DAT_PRESETS, M2DATTagger, TaggerOutput
+
+SR = 32000
+
+
+@pytest.fixture(scope="module")
+def tiny4():
+    torch.manual_seed(0)
+    return M2DATTagger.from_preset("tiny").eval()
+
+
+@pytest.fixture
+def meta_build(monkeypatch):
+    """Build models on the meta device (no memory, no init time) to count parameters; the
+    encoders' front ends (filter banks computed from data) are built on the CPU."""
+    import s5tse.models.tagger.fpasst as fpasst_module
+    import s5tse.models.tagger.m2d as m2d_module
+
+    def on_cpu(cls):
+        def build(*args, **kwargs):
+            with torch.device("cpu"):
+                return cls(*args, **kwargs)
+        return build
+
+    monkeypatch.setattr(m2d_module, "M2DLogMel", on_cpu(m2d_module.M2DLogMel))
+    monkeypatch.setattr(fpasst_module, "KaldiFbankFrontend",
+                        on_cpu(fpasst_module.KaldiFbankFrontend))
+
+    def build(factory, *args, **kwargs):
+        with torch.device("meta"):
+            return factory(*args, **kwargs)
+    return build
+
+
+def _wav(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return 0.1 * torch.randn(*shape, generator=g)
+
+
+@pytest.mark.parametrize("seconds", [1, 10, 25])
+def test_shapes(tiny4, seconds):
+    with torch.no_grad():
+        out = tiny4(_wav(2, 4, seconds * SR))
+    assert set(out) == {"weak"}
+    assert out["weak"].shape == (2, 3, 19) and torch.isfinite(out["weak"]).all()
+
+
+def test_four_channel_head_sees_concatenated_channels(tiny4):
+    assert tiny4.head.in_dim == 4 * tiny4.m2d.feature_dim
+    wav = _wav(2, 4, SR, seed=1)
+    with torch.no_grad():
+        feats = tiny4.m2d.forward_multichannel(wav)
+        torch.testing.assert_close(tiny4(wav)["weak"], tiny4.head(feats.mean(1)))
+
+
+def test_one_channel_variant_uses_ref_channel():
+    torch.manual_seed(0)
+    model = M2DATTagger.from_preset("tiny", num_channels=1, ref_channel=0).eval()
+    assert model.head.in_dim == model.m2d.feature_dim
+    wav = _wav(2, 4, SR, seed=2)
+    with torch.no_grad():
+        a = model(wav)["weak"]
+        b = model(wav[:, :1])["weak"]
+        c = model(torch.cat([wav[:, :1], torch.zeros(2, 3, SR)], dim=1))["weak"]
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)                       # other channels are ignored
+
+
+def test_predict_broadcasts_clip_probabilities(tiny4):
+    n = SR + 640
+    pred = tiny4.predict(_wav(2, 4, n, seed=3))
+    assert isinstance(pred, TaggerOutput)
+    T = -(-n // 1280)
+    assert pred.weak_prob.shape == (2, 3, 19) and pred.strong_prob.shape == (2, 3, T, 19)
+    torch.testing.assert_close(pred.weak_prob.sum(-1), torch.ones(2, 3))
+    torch.testing.assert_close(pred.strong_prob.sum(-1), torch.ones(2, 3, T))
+    torch.testing.assert_close(pred.strong_prob, pred.weak_prob[:, :, None].expand(-1, -1, T, -1))
+    assert pred.frame_times.shape == (T, 2)
+    assert pred.frame_times[-1].tolist() == pytest.approx([(T - 1) * 0.04, T * 0.04])
+    assert pred.argmax().tolist() == pred.weak_prob.argmax(-1).tolist()
+
+
+def test_training_step_head_only():
+    torch.manual_seed(0)
+    model = M2DATTagger.from_preset("tiny")
+    model.freeze_backbone(0)
+    out = model(_wav(3, 4, SR, seed=4))
+    loss, perm = baseline_pit_ce(out["weak"], torch.tensor([[1, 1, 18], [18, 18, 18],
+                                                            [0, 5, 17]]))
+    loss.backward()
+    assert all(p.grad is not None for p in model.head.parameters())
+    assert all(p.grad is None for p in model.m2d.parameters())
+    assert perm.shape == (3, 3)
+
+
+def test_input_checks(tiny4):
+    with pytest.raises(ValueError, match=r"\(2, 2, 32000\)"):
+        tiny4(torch.zeros(2, 2, SR))
+    with pytest.raises(ValueError, match=r"\(2, 1, 32000\)"):
+        tiny4(torch.zeros(2, 1, SR))                         # the 4c model needs 4 channels
+    with pytest.raises(ValueError, match="empty input"):
+        tiny4(torch.zeros(1, 4, 0))
+    with pytest.raises(ValueError, match="too short"):
+        tiny4(torch.zeros(1, 4, 1000))
+    with pytest.raises(ValueError, match="num_channels"):
+        M2DATTagger.from_preset("tiny", num_channels=2)
+
+
+def test_all_zero_audio_gives_finite_outputs(tiny4):
+    pred = tiny4.predict(torch.zeros(2, 4, SR))
+    assert torch.isfinite(pred.weak_prob).all()
+
+
+@pytest.mark.parametrize("name", sorted(M2DAT_PRESETS))
+@pytest.mark.parametrize("channels", [4, 1])
+def test_preset_parameter_counts(name, channels, meta_build):
+    model = meta_build(M2DATTagger.from_preset, name, num_channels=channels)
+    enc = sum(p.numel() for p in model.m2d.parameters())
+    head = sum(p.numel() for p in model.head.parameters())
+    print(f"M2DATTagger[{name}, {channels}c]: {enc + head:,} parameters "
+          f"(M2D {enc:,}, head {head:,})")
+    assert enc > 0 and head > 0
+    if name == "real":
+        # the baseline's measured totals minus the 2-element norm_stats (a buffer here)
+        assert enc + head == {4: 96_546_107, 1: 89_468_219}[channels] - 2
