@@ -1,0 +1,202 @@
+"""Dual-path TF building blocks of SR-CorrNet: RMSNorm, sinusoidal PE, RoPE MHSA, ConvFFN, TF block.
+
+Written from the description in ``separator_sr_corrnet.md`` (§1.5, §1.6, §7.7); no code copied.
+
+* :class:`RMSNorm` — ``x / sqrt(mean(x^2) + eps) * g`` over the last axis, computed in float32.
+* :func:`sinusoidal_embedding` — absolute 1-D sinusoidal position table ``[length, dim]``
+  (first half sines, second half cosines, geometric timescales 1 ... 10000); SR-CorrNet adds it
+  over the **frequency** index after the input embedding (band identity, which RoPE lacks).
+* :class:`RotaryEmbedding` — RoPE on half-split channel pairs (``x[:d/2]``, ``x[d/2:]``),
+  angles ``(pos + offset) * base ** (-2k / d)``; ``offset`` is the absolute index of the first
+  position (for a future KV-cached streaming mode). No parameters.
+* :class:`MultiHeadSelfAttention` — bias-free ``Linear(d, 3d)`` -> RoPE(q), RoPE(k) ->
+  ``scaled_dot_product_attention`` -> bias-free ``Linear(d, d)``; the caller applies the
+  pre-norm and the residual.
+* :class:`ConvFFN` — ``x + 1/2 * Conv1d(h -> d, k)(SwiGLU(Conv1d(d -> 2h, k)(RMSNorm(x))))``,
+  "same" padding along the sequence axis, ``SwiGLU(a, g) = SiLU(a) * g``.
+* :class:`TransBlock` — Macaron: ConvFFN -> (RMSNorm, MHSA, residual) -> ConvFFN, no final norm.
+* :class:`TFBlock` — frequency path (TransBlock over F on ``[B*N, F, d]``), then time path
+  (TransBlock over N on ``[B*F, N, d]``); separate RoPE instance per axis; optional activation
+  checkpointing of the whole block (training only).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+__all__ = [
+    "RMSNorm",
+    "sinusoidal_embedding",
+    "RotaryEmbedding",
+    "MultiHeadSelfAttention",
+    "SwiGLU",
+    "ConvFFN",
+    "TransBlock",
+    "TFBlock",
+    "maybe_checkpoint",
+]
+
+
+def maybe_checkpoint(module: nn.Module, fn, *args):
+    """Run ``fn(*args)`` under non-reentrant activation checkpointing if ``module.checkpointing``
+    is set, the module is training and grad mode is on; plain call otherwise."""
+    if getattr(module, "checkpointing", False) and module.training and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square normalisation over the last axis with a learned gain (no bias)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return (y * self.weight.float()).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, eps={self.eps}"
+
+
+def sinusoidal_embedding(length: int, dim: int, max_timescale: float = 10000.0) -> Tensor:
+    """``[length, dim]`` table ``[sin(p * w_k), cos(p * w_k)]``.
+
+    ``w_k = max_timescale ** (-k / (dim/2 - 1))``, ``k = 0 ... dim/2 - 1``.
+    """
+    if dim % 2:
+        raise ValueError(f"sinusoidal_embedding: dim must be even, got {dim}")
+    half = dim // 2
+    step = math.log(max_timescale) / max(half - 1, 1)
+    inv = torch.exp(-step * torch.arange(half, dtype=torch.float64))
+    ang = torch.arange(length, dtype=torch.float64)[:, None] * inv[None, :]
+    return torch.cat([ang.sin(), ang.cos()], dim=1).float()
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding over the sequence axis (dim -2) of ``[..., L, head_dim]``."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"RotaryEmbedding: head_dim must be even, got {head_dim}")
+        self.head_dim = int(head_dim)
+        inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        self.register_buffer("inv_freq", inv, persistent=False)
+
+    def cos_sin(self, length: int, device: torch.device, offset: int = 0):
+        """``(cos, sin)`` tables ``[length, head_dim / 2]`` for positions ``offset ... offset+length-1``."""
+        pos = torch.arange(length, device=device, dtype=torch.float32) + float(offset)
+        ang = pos[:, None] * self.inv_freq.to(device)[None, :]
+        return ang.cos(), ang.sin()
+
+    def rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Rotate ``x [..., L, head_dim]`` with precomputed tables (float32 math)."""
+        xf = x.float()
+        x1, x2 = xf[..., : self.head_dim // 2], xf[..., self.head_dim // 2 :]
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        cos, sin = self.cos_sin(x.shape[-2], x.device, offset)
+        return self.rotate(x, cos, sin)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Bias-free MHSA with optional RoPE; ``[N, L, d] -> [N, L, d]`` (no norm, no residual)."""
+
+    def __init__(self, d_model: int, num_heads: int, rope: Optional[RotaryEmbedding] = None) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"MHSA: d_model={d_model} not divisible by num_heads={num_heads}")
+        self.num_heads = int(num_heads)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.rope = rope
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
+        n, length, d = x.shape
+        qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, H, L, dh]
+        if self.rope is not None:
+            cos, sin = self.rope.cos_sin(length, x.device, offset)
+            q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.out(y.transpose(1, 2).reshape(n, length, d))
+
+
+class SwiGLU(nn.Module):
+    """Split the last (``dim``) axis in halves ``a, g``: ``SiLU(a) * g``."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, g = x.chunk(2, dim=self.dim)
+        return F.silu(a) * g
+
+
+class ConvFFN(nn.Module):
+    """Pre-norm convolutional SwiGLU feed-forward along the sequence axis (returns the residual branch)."""
+
+    def __init__(self, d_model: int, hidden: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"ConvFFN: kernel_size must be odd ('same' padding), got {kernel_size}")
+        pad = kernel_size // 2
+        self.norm = RMSNorm(d_model)
+        self.conv_in = nn.Conv1d(d_model, 2 * hidden, kernel_size, padding=pad)
+        self.act = SwiGLU(dim=1)
+        self.conv_out = nn.Conv1d(hidden, d_model, kernel_size, padding=pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.norm(x).transpose(1, 2)  # [N, d, L]
+        h = self.conv_out(self.act(self.conv_in(h)))
+        return h.transpose(1, 2)
+
+
+class TransBlock(nn.Module):
+    """Macaron transformer block on ``[N, L, d]``: ``x + FFN/2``, ``x + MHSA``, ``x + FFN/2``."""
+
+    def __init__(self, d_model: int, ffn_hidden: int, num_heads: int, kernel_size: int,
+                 rope: Optional[RotaryEmbedding]) -> None:
+        super().__init__()
+        self.ffn1 = ConvFFN(d_model, ffn_hidden, kernel_size)
+        self.attn_norm = RMSNorm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, num_heads, rope)
+        self.ffn2 = ConvFFN(d_model, ffn_hidden, kernel_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + 0.5 * self.ffn1(x)
+        x = x + self.attn(self.attn_norm(x))
+        return x + 0.5 * self.ffn2(x)
+
+
+class TFBlock(nn.Module):
+    """Dual-path block on ``[B, N, F, d]``: TransBlock along frequency, then along time."""
+
+    def __init__(self, d_model: int, ffn_hidden: int, num_heads: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        head_dim = d_model // num_heads
+        self.freq = TransBlock(d_model, ffn_hidden, num_heads, kernel_size, RotaryEmbedding(head_dim))
+        self.time = TransBlock(d_model, ffn_hidden, num_heads, kernel_size, RotaryEmbedding(head_dim))
+        self.checkpointing = False
+
+    def _forward(self, x: Tensor) -> Tensor:
+        b, n, f, d = x.shape
+        x = self.freq(x.reshape(b * n, f, d)).view(b, n, f, d)
+        x = x.transpose(1, 2).reshape(b * f, n, d)
+        x = self.time(x).view(b, f, n, d)
+        return x.transpose(1, 2).contiguous()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return maybe_checkpoint(self, self._forward, x)

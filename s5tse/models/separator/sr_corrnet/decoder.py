@@ -1,0 +1,108 @@
+"""Reconstruction decoder: slot-shared TF blocks, label re-injection and cross-slot attention.
+
+Written from the description in ``separator_sr_corrnet.md`` (§1.8, §7.2 row 7); no code copied.
+
+Stage ``i`` (``num_blocks`` distinct stages) on ``s [B, K, N, F, d]``::
+
+    s = TFBlock_i(s.reshape(B*K, N, F, d))        # weights shared by the K slots
+    s = LabelFiLM_i(s, e, a)                      # optional re-injection of the query (eq. 1, zero-init)
+    s = CrossSlotBlock_i(s, active)               # MHSA over the K slot tokens at every (t, f), + FFN
+
+:class:`CrossSlotBlock`: pre-norm MHSA over the K slots (no positional encoding; a learned
+per-slot ``slot_embedding`` is added to the normalised attention input to tell slots apart)
+followed by a pre-norm SwiGLU FFN, both residual.  Keys of silent slots (all-zero query) are
+masked out, so active slots never attend to them (a silent slot still attends to itself).  With
+the slot embeddings zeroed the block is permutation-equivariant over slots: two slots with the
+same query and the same input get identical outputs.
+
+The decoder returns the final streams and the *input* of every stage (stage 0 = the split
+output), which the SepRe auxiliary filter heads turn into auxiliary estimates.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint
+from s5tse.models.separator.sr_corrnet.split import LabelFiLM
+
+__all__ = ["CrossSlotBlock", "DecoderStage", "ReconstructionDecoder"]
+
+
+class CrossSlotBlock(nn.Module):
+    """Interaction between the K slot streams at every TF bin: ``[B, K, N, F, d] -> same``."""
+
+    def __init__(self, d_model: int, num_heads: int, ffn_hidden: int, num_slots: int,
+                 slot_embedding_std: float = 0.02) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"CrossSlotBlock: d_model={d_model} not divisible by num_heads={num_heads}")
+        self.num_heads = int(num_heads)
+        self.attn_norm = RMSNorm(d_model)
+        self.slot_embedding = nn.Parameter(torch.zeros(num_slots, d_model))
+        if slot_embedding_std > 0:
+            nn.init.normal_(self.slot_embedding, std=float(slot_embedding_std))
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.ffn_norm = RMSNorm(d_model)
+        self.ffn = nn.Sequential(nn.Linear(d_model, 2 * ffn_hidden), SwiGLU(), nn.Linear(ffn_hidden, d_model))
+        self.checkpointing = False
+
+    def _forward(self, s: Tensor, active: Optional[Tensor]) -> Tensor:
+        b, k, n, f, d = s.shape
+        h = self.num_heads
+        x = s.permute(0, 2, 3, 1, 4).reshape(b, n * f, k, d)  # slot tokens per TF bin
+        y = self.attn_norm(x) + self.slot_embedding.to(x.dtype)
+        qkv = self.qkv(y).view(b * n * f, k, 3, h, d // h)
+        q, kk, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*NF, H, K, dh] (4-D for every SDPA backend)
+        mask = None
+        if active is not None:
+            eye = torch.eye(k, dtype=torch.bool, device=s.device)
+            mask = active[:, None, :] | eye[None]  # [B, K(query), K(key)]: silent keys hidden
+            mask = mask[:, None, None].expand(b, n * f, 1, k, k).reshape(b * n * f, 1, k, k)
+        att = F.scaled_dot_product_attention(q, kk, v, attn_mask=mask)  # [B*NF, H, K, dh]
+        x = x + self.out(att.transpose(1, 2).reshape(b, n * f, k, d))
+        x = x + self.ffn(self.ffn_norm(x))
+        return x.view(b, n, f, k, d).permute(0, 3, 1, 2, 4).contiguous()
+
+    def forward(self, s: Tensor, active: Optional[Tensor] = None) -> Tensor:
+        return maybe_checkpoint(self, self._forward, s, active)
+
+
+class DecoderStage(nn.Module):
+    """One reconstruction stage: slot-shared TF block, optional FiLM re-injection, cross-slot block."""
+
+    def __init__(self, d_model: int, ffn_hidden: int, num_heads: int, kernel_size: int, num_slots: int,
+                 cross_ffn_hidden: int, d_label: int, film_hidden: int, reinject: bool,
+                 slot_embedding_std: float) -> None:
+        super().__init__()
+        self.tf_block = TFBlock(d_model, ffn_hidden, num_heads, kernel_size)
+        self.film = LabelFiLM(d_label, d_model, film_hidden) if reinject else None
+        self.cross = CrossSlotBlock(d_model, num_heads, cross_ffn_hidden, num_slots, slot_embedding_std)
+
+    def forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
+        b, k, n, f, d = s.shape
+        x = self.tf_block(s.reshape(b * k, n, f, d)).view(b, k, n, f, d)
+        if self.film is not None:
+            x = self.film(x, e, a)
+        return self.cross(x, active)
+
+
+class ReconstructionDecoder(nn.Module):
+    """``num_blocks`` decoder stages; returns ``(s_out, [input of stage 0, ..., stage num_blocks-1])``."""
+
+    def __init__(self, num_blocks: int, **stage_kwargs) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList([DecoderStage(**stage_kwargs) for _ in range(num_blocks)])
+
+    def forward(self, s: Tensor, e: Tensor, a: Tensor,
+                active: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+        stage_inputs: List[Tensor] = []
+        for stage in self.stages:
+            stage_inputs.append(s)
+            s = stage(s, e, a, active)
+        return s, stage_inputs
