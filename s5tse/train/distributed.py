@@ -263,8 +263,14 @@ def init_distributed(ngpu: int, *, backend: Optional[str] = None,
 
 
 def cleanup(ctx: DistContext) -> None:
-    """Destroy the default process group if there is one (call once at the end)."""
+    """Destroy the default process group if there is one (call once at the end).
+
+    All ranks meet at a barrier first, so none tears gloo/NCCL down while another still has
+    a collective in flight (a teardown race aborts a rank with "terminate called ...").
+    """
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

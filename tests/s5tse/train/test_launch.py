@@ -178,7 +178,8 @@ def test_run_pl_one_node_torchrun(tmp_path, repo_root, subprocess_env):
     log = tmp_path / "exp" / "train.log"
     proc = subprocess.run([str(repo_root / "utils" / "run.pl"), "--gpu", "2", "--num_nodes", "1", str(log),
                            *prefix, "python", str(tmp_path / "w.py"), str(tmp_path), *TRICKY],
-                          cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=90)
+                          cwd=tmp_path, env={**subprocess_env, "PYTHONFAULTHANDLER": "1"},
+                          capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr + log.read_text()
     for rank in (0, 1):
         info = json.loads((tmp_path / f"rank{rank}.json").read_text())
@@ -232,7 +233,8 @@ def test_slurm_pl_two_nodes_end_to_end(tmp_path, repo_root, subprocess_env):
     env = dict(subprocess_env)
     env.update(PATH=f"{fake}{os.pathsep}{env['PATH']}", FAKE_SLURM_DIR=str(fake), SLURM_PL_POLL="0.05",
                SLURM_PL_GRACE="0.2", SLURM_JOB_ID="4242", SLURM_JOB_NODELIST="localhost,localhost",
-               SLURM_JOB_NUM_NODES="2", SLURM_CPUS_PER_TASK="1", OMP_NUM_THREADS="1")
+               SLURM_JOB_NUM_NODES="2", SLURM_CPUS_PER_TASK="1", OMP_NUM_THREADS="1",
+               PYTHONFAULTHANDLER="1")
     prefix = launcher_command(1, 2, "slurm", rdzv_port=_free_port())
     proc = subprocess.run([str(repo_root / "utils" / "slurm.pl"), "--gpu", "1", "--num_nodes", "2",
                            "exp/train.log", *prefix, "python", "w.py", str(work), "--collective", *TRICKY],
