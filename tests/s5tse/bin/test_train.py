@@ -214,10 +214,13 @@ def test_usage_errors(argv, message, capsys):
 
 def test_task_from_the_config_file_and_cli_precedence(tmp_path, capsys):
     conf = tmp_path / "c.yaml"
-    conf.write_text("task: tagger\n")
+    conf.write_text("task: nosuch\n")
     with pytest.raises(SystemExit):
         main(["--config", str(conf), "--dry_run"])
-    assert "task 'tagger' is not available" in capsys.readouterr().err
+    assert "nosuch" in capsys.readouterr().err
+    conf.write_text("task: toy\nmax_epochs: 3\n")
+    main(["--config", str(conf), "--print_config"])  # the task comes from the config file
+    assert yaml.safe_load(capsys.readouterr().out)["task"] == "toy"
     conf.write_text("task: tagger\nmax_epochs: 2\n")
     main(["--config", str(conf), "--task", "toy", "--print_config"])  # --task wins
     printed = yaml.safe_load(capsys.readouterr().out)

@@ -1,0 +1,256 @@
+"""Tests for the tagger task (s5tse.tasks.tagger): wrappers, data roots, a short training run.
+
+Every training YAML of the recipe (the tagger's included) is dry-run by
+tests/s5tse/bin/test_train.py::test_dry_run_every_config.
+"""
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from s5tse.bin.train import main
+from s5tse.datasets import collate_scenes
+from s5tse.labels import SILENCE_INDEX
+from s5tse.losses.pit_tagger import TaggerPITLoss, baseline_pit_ce
+from s5tse.simulate.sources import DatasetError
+from s5tse.tasks import get_task
+from s5tse.tasks.tagger import (
+    FusionTaggerModel,
+    M2DATTaggerModel,
+    label_accuracy,
+    resolve_data_root,
+)
+from s5tse.train.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[3]
+CONF = REPO / "egs" / "dcase2026_task4" / "conf" / "tuning"
+TINY_FUSION = CONF / "train_tagger_fusion_tiny.yaml"
+TAGGER_CONFIGS = sorted(CONF.glob("train_tagger_*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def train_batch(mini_corpus):
+    """Two 1-s training items of the mini corpus, collated."""
+    task = get_task("tagger")
+    config = task.resolve_config(dict(task.defaults(), train_dataset_conf={"crop_sec": 1.0}))
+    ds = task.build_train_dataset(config, str(mini_corpus), num_items=2)
+    return collate_scenes([ds[0], ds[1]])
+
+
+def random_batch(n=2, samples=32000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    frames = -(-samples // 1280)
+    strong = (torch.rand(n, 3, frames, generator=g) > 0.5).float()
+    label_index = torch.tensor([[4, 4, SILENCE_INDEX], [SILENCE_INDEX] * 3][:n])
+    strong[label_index == SILENCE_INDEX] = 0.0
+    return {"mixture": 0.1 * torch.randn(n, 4, samples, generator=g), "label_index": label_index,
+            "strong": strong, "lengths": torch.full((n,), samples),
+            "id": [f"m{i}" for i in range(n)]}
+
+
+# ------------------------------------------------------------------ configs / registry
+def test_task_is_registered_and_configs_resolve():
+    task = get_task("tagger")
+    assert task.name == "tagger" and task.requires_data
+    assert {p.name for p in TAGGER_CONFIGS} >= {
+        "train_tagger_fusion_tiny.yaml", "train_tagger_m2dat_tiny.yaml",
+        "train_tagger_fusion_real_step1.yaml", "train_tagger_fusion_real_step2.yaml",
+        "train_tagger_m2dat_real.yaml"}
+    for path in TAGGER_CONFIGS:
+        data = yaml.safe_load(path.read_text())
+        config = task.resolve_config(dict(task.defaults(), **data))
+        assert config["task"] == "tagger" and config["model"] in ("fusion", "m2dat")
+        assert ["valid", "acc_mix", "max"] in config["best_model_criterion"]
+        assert config["train_dataset_conf"]["generator"]["nevent_range"] == [0, 3]
+        if "real" in path.name:  # no weight paths in the files: they come from the command line
+            conf = config["model_conf"]
+            assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
+            assert not conf.get("init_weights")
+
+
+def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
+    main(["--config", str(TINY_FUSION), "--dry_run", "--train_data", str(mini_corpus),
+          "--valid_data", str(mini_corpus)])
+    out = capsys.readouterr().out
+    assert "train dataset: OnTheFlyDataset (10 items)" in out
+    assert "valid dataset: MetadataDataset (3 items)" in out
+
+
+def test_data_root_forms(mini_corpus, tmp_path):
+    assert resolve_data_root(mini_corpus) == mini_corpus
+    assert resolve_data_root(mini_corpus / "data" / "dev_set") == mini_corpus
+    (tmp_path / "corpus_root").write_text(f"{mini_corpus}\n")
+    assert resolve_data_root(tmp_path) == mini_corpus
+    with pytest.raises(DatasetError, match="not a dataset root"):
+        resolve_data_root(tmp_path / "nowhere")
+    (tmp_path / "corpus_root").write_text(f"{tmp_path / 'nowhere'}\n")
+    with pytest.raises(DatasetError, match="corpus_root: .*nowhere"):
+        resolve_data_root(tmp_path)
+    with pytest.raises(ValueError, match="dataset root"):
+        resolve_data_root(None)
+
+
+@pytest.mark.parametrize("channels, rate, message", [(2, 32000, "channel"), (4, 16000, "16000")])
+def test_kaldi_valid_data_with_bad_audio_names_the_file(tmp_path, channels, rate, message):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "mix0.wav"
+    sf.write(wav, np.zeros((rate, channels), dtype=np.float32), rate)
+    (tmp_path / "wav.scp").write_text(f"mix0 {wav}\n")
+    (tmp_path / "text").write_text("mix0 silence silence silence\n")
+    task = get_task("tagger")
+    config = task.resolve_config(dict(task.defaults(), valid_dataset="kaldi"))
+    with pytest.raises(Exception, match=rf"mix0\.wav.*{message}"):
+        task.build_valid_dataset(config, str(tmp_path))
+
+
+# --------------------------------------------------------------------------- metrics
+def test_label_accuracy_is_multiset_and_ignores_silence():
+    S = SILENCE_INDEX
+    ref = torch.tensor([[4, 4, S], [S, S, S], [1, 2, 3], [5, S, S]])
+    est = torch.tensor([[S, 4, 4], [S, S, S], [1, 2, 2], [S, S, S]])
+    mix, src = label_accuracy(est, ref)
+    assert mix == pytest.approx(50.0)               # items 0 and 1 exact
+    # tp 2 + 0 + 2 + 0 = 4; fp 0 + 0 + 1 + 0 = 1; fn 0 + 0 + 1 + 1 = 2
+    assert src == pytest.approx(100 * 4 / 7)
+
+
+# ---------------------------------------------------------------------------- models
+def test_fusion_wrapper_loss_equals_tagger_pit_loss(train_batch):
+    torch.manual_seed(0)
+    model = FusionTaggerModel(preset="tiny", strong_weight=0.5, label_smoothing=0.1).eval()
+    with torch.no_grad():
+        loss, stats, weight, out = model.forward_with_output(**train_batch)
+        ref_loss, ref_stats, ref_perm = TaggerPITLoss(strong_weight=0.5, label_smoothing=0.1)(
+            out["weak"], train_batch["label_index"], out["strong"], train_batch["strong"])
+        again, _, _ = model(**train_batch)
+    assert torch.equal(loss, ref_loss) and torch.equal(again, loss)
+    assert torch.equal(out["perm"], ref_perm) and int(weight) == 2
+    assert set(stats) == {"loss", "weak_ce", "strong_ce", "acc_mix", "acc_src"}
+    for key in ("weak_ce", "strong_ce"):
+        assert torch.equal(stats[key], ref_stats[key])
+    mix, src = label_accuracy(out["weak"].argmax(-1), train_batch["label_index"])
+    assert float(stats["acc_mix"]) == mix and float(stats["acc_src"]) == src
+    assert out["strong"].shape == (2, 3, train_batch["strong"].shape[-1], 19)
+
+
+def test_m2dat_wrapper_loss_equals_baseline_pit_ce(train_batch):
+    torch.manual_seed(0)
+    model = M2DATTaggerModel(preset="tiny").eval()
+    with torch.no_grad():
+        loss, stats, weight, out = model.forward_with_output(**train_batch)
+        ref, perm = baseline_pit_ce(out["weak"], train_batch["label_index"])
+    assert torch.equal(loss, ref) and torch.equal(out["perm"], perm)
+    assert set(stats) == {"loss", "acc_mix", "acc_src"} and int(weight) == 2
+
+
+def test_padded_frames_are_masked():
+    torch.manual_seed(0)
+    model = FusionTaggerModel(preset="tiny").eval()
+    batch = random_batch(samples=32000)
+    batch["lengths"] = torch.tensor([32000, 16000])
+    with torch.no_grad():
+        loss, _, _, out = model.forward_with_output(**batch)
+        mask = torch.ones(2, 25, dtype=torch.bool)
+        mask[1, 13:] = False                           # ceil(16000 / 1280) = 13 frames
+        ref, _, _ = model.loss(out["weak"], batch["label_index"], out["strong"], batch["strong"],
+                               mask)
+    assert torch.equal(loss, ref)
+
+
+def test_bad_input_names_the_batch():
+    model = FusionTaggerModel(preset="tiny")
+    batch = random_batch()
+    batch["mixture"] = batch["mixture"][:, :2]
+    with pytest.raises(ValueError, match=r"4-channel.*batch ids: m0, m1"):
+        model(**batch)
+    m2dat = M2DATTaggerModel(preset="tiny")
+    with pytest.raises(ValueError, match=r"batch ids: m0, m1"):
+        m2dat(**batch)
+
+
+def test_init_weights_loads_a_training_output(tmp_path):
+    torch.manual_seed(0)
+    a = FusionTaggerModel(preset="tiny")
+    torch.save(a.state_dict(), tmp_path / "1epoch.pth")
+    torch.save({"model": a.state_dict(), "epoch": 1}, tmp_path / "checkpoint.pth")
+    torch.manual_seed(1)
+    for name in ("1epoch.pth", "checkpoint.pth"):
+        b = FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / name),
+                              m2d_weights="/not/read.pth")
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b.state_dict()[k]), k
+    torch.save(M2DATTaggerModel(preset="tiny").state_dict(), tmp_path / "other.pth")
+    with pytest.raises(Exception, match="other.pth"):
+        FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / "other.pth"))
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    batch = random_batch(n=1)
+    grads = []
+    for flag in (False, True):
+        torch.manual_seed(0)
+        model = FusionTaggerModel(preset="tiny", head_dropout=0.0)
+        model.set_activation_checkpointing(flag)
+        loss, _, _ = model(**batch)
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    for g0, g1 in zip(*grads):
+        torch.testing.assert_close(g0, g1, rtol=1e-5, atol=1e-7)
+
+
+def test_log_examples_writes_text_and_image(train_batch):
+    class Writer:
+        def __init__(self):
+            self.calls = {}
+
+        def add_text(self, tag, text, step):
+            self.calls[tag] = text
+
+        def add_image(self, tag, img, step):
+            self.calls[tag] = img
+
+    task = get_task("tagger")
+    for cls in (FusionTaggerModel, M2DATTaggerModel):
+        model = cls(preset="tiny").eval()
+        with torch.no_grad():
+            loss, stats, weight, output = task.forward_valid(model, train_batch)
+        writer = Writer()
+        task.log_examples(writer, train_batch, output, step=3)
+        img = writer.calls["examples/prob_vs_target"]
+        assert img.ndim == 3 and img.shape[0] == 1 and 0 <= img.min() and img.max() <= 1
+        assert train_batch["id"][0] in writer.calls["examples/labels"]
+
+
+# ------------------------------------------------------------------------- training
+def test_short_training_run(mini_corpus, tmp_path, capsys):
+    out = tmp_path / "exp"
+    main(["--config", str(TINY_FUSION), "--train_data", str(mini_corpus),
+          "--valid_data", str(mini_corpus), "--output_dir", str(out),
+          "--max_epochs", "2", "--iters_per_epoch", "3", "--batch_size", "2",
+          "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0"])
+    for name in ("config.yaml", "train.log", "checkpoint.pth", "1epoch.pth", "2epoch.pth",
+                 "latest.pth", "valid.acc_mix.best.pth", "valid.loss.best.pth"):
+        assert (out / name).exists(), name
+    state, _ = load_checkpoint(out)
+    assert state["epoch"] == 2 and state["global_step"] == 6
+    history = state["reporter"]["history"]
+    for epoch in (1, 2):
+        valid = history[epoch]["valid"]
+        assert {"loss", "acc_mix", "acc_src", "weak_ce", "strong_ce"} <= set(valid)
+        assert 0.0 <= valid["acc_mix"] <= 100.0 and 0.0 <= valid["acc_src"] <= 100.0
+    log = (out / "train.log").read_text()
+    assert "validation (epoch 2 iter 3/3): " in log and "acc_mix=" in log
+    # step 2 style: weights-only init from the best model of this run
+    model = FusionTaggerModel(preset="tiny", init_weights=str(out / "valid.acc_mix.best.pth"))
+    assert model.state_dict().keys() == torch.load(out / "latest.pth", weights_only=True).keys()
