@@ -25,6 +25,10 @@ nj=4                    # number of parallel jobs for data preparation and synth
 download=false          # stage 0: download the real corpus (Zenodo) when DCASE2026T4 in db.sh is empty
 download_opts=          # extra options of s5tse.bin.download_corpus (e.g. "--include '*.z0*'")
 mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
+tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
+tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
+ngpu=auto               # GPUs per training job: auto (1 if nvidia-smi lists a GPU, else 0), 0 = CPU, N > 1 = torchrun
+num_nodes=1             # nodes per training job (> 1 needs --cmd_backend slurm)
 submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
 submission_author=Author        # stage 7: author surname in the submission name
 submission_affiliation=Affiliation  # stage 7: affiliation abbreviation in the submission name
@@ -84,6 +88,18 @@ decode_dirs() {
 nothing_for() {
     if [ "${stage}" -ge "$1" ]; then _log "Error: $2"; exit 1; fi
     _log "Stage $1: nothing to do: $2"
+}
+
+if [ "${ngpu}" = auto ]; then
+    ngpu=0
+    if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then ngpu=1; fi
+fi
+# exp_tag CONFIG ARGS: <config basename> plus the overrides, e.g. train_tagger_x_max_epochs2.
+exp_tag() {
+    local tag
+    tag=$(basename "$1" .yaml)
+    [ -z "$2" ] || tag+=$(echo "$2" | sed -e 's/--/_/g' -e 's/[ =\/]//g')
+    echo "${tag}"
 }
 
 # The corpus: DCASE2026T4 from db.sh, else the downloaded one, else the built-in mini corpus.
@@ -147,6 +163,28 @@ if ! "${skip_data_prep}"; then
     fi
 else
     log "Skip the data preparation stages (0-2)"
+fi
+
+if ! "${skip_train}"; then
+    if stage_on 3; then
+        stage_start 3 "Train the taggers: ${tagger_configs}"
+        # shellcheck disable=SC2086
+        eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
+            --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
+        for _conf in ${tagger_configs}; do
+            _exp=${expdir}/tagger_$(exp_tag "${_conf}" "${tagger_args}")
+            save_cmd "${_exp}"
+            log "Training ${_conf} -> ${_exp} (log: ${_exp}/train.log; re-running resumes)"
+            # shellcheck disable=SC2086
+            ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${_exp}/log/launch.log" \
+                ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${_conf}" \
+                    --train_data "${corpus_root}" --valid_data "${corpus_root}" \
+                    --output_dir "${_exp}" --ngpu "${ngpu}" ${tagger_args}
+        done
+        stage_end 3
+    fi
+else
+    log "Skip the training stages (3-4)"
 fi
 
 if ! "${skip_eval}"; then

@@ -26,7 +26,7 @@ def declared_options(repo_root):
     text = (repo_root / RECIPE / "run.sh").read_text()
     block = text.split("# <options>\n", 1)[1].split("# </options>", 1)[0]
     return dict(
-        re.match(r"^([a-z_]+)=(\S*)", line).groups()
+        re.match(r'^([a-z_]+)=("[^"]*"|\S*)', line).groups()
         for line in block.splitlines()
         if line.strip()
     )
@@ -90,7 +90,7 @@ SMALL_CORPUS_OPTS = (
 
 
 @pytest.mark.slow
-def test_stages_0_to_2_and_6_to_7_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
+def test_stages_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
     env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
     args = ["--stop_stage", "2", "--nj", "2", "--datadir", str(tmp_path / "data"),
             "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
@@ -110,6 +110,15 @@ def test_stages_0_to_2_and_6_to_7_on_the_mini_corpus(repo_root, subprocess_env, 
     res = run_recipe(repo_root, env, *args[2:], "--stage", "2", "--stop_stage", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 rendered" in (valid / "log" / "render.1.log").read_text()
+
+    # stage 3 trains each configured tagger into exp/tagger_<config><args>
+    res = run_recipe(repo_root, env, *args[2:], "--stage", "3", "--stop_stage", "3",
+                     "--tagger_configs", "conf/tuning/train_tagger_fusion_tiny.yaml",
+                     "--tagger_args", "--max_epochs 1 --iters_per_epoch 2 --batch_size 1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    tagger = tmp_path / "exp" / "tagger_train_tagger_fusion_tiny_max_epochs1_iters_per_epoch2_batch_size1"
+    assert (tagger / "checkpoint.pth").is_file() and (tagger / "valid.acc_mix.best.pth").exists()
+    assert "--tagger_args --max_epochs\\ 1" in (tagger / "cmd.txt").read_text()  # printf %q
 
     # stages 6-7 on an oracle "decoding" of the test set (stage 5 is not part of the recipe yet)
     decode = tmp_path / "exp" / "oracle" / "decode_oracle_test"
