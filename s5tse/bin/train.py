@@ -201,7 +201,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.dry_run:
         setup_logging(args.log_level)
         build_data = bool(args.train_data) or not task.requires_data
-        comp = build_components(task, config, "cpu", args.train_data, args.valid_data, build_data)
+        try:
+            comp = build_components(task, config, "cpu", args.train_data, args.valid_data, build_data)
+        except ConfigError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         print(describe_components(task, config, comp))
         if not build_data:
             print("datasets: not built (no --train_data/--valid_data)")

@@ -55,7 +55,6 @@ import inspect
 import math
 import re
 import types
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -76,13 +75,13 @@ from s5tse.models.separator.sr_corrnet.model import (
     SRCorrNetConfig,
 )
 from s5tse.simulate.generator import GeneratorConfig, scene_rng
-from s5tse.simulate.sources import DatasetError, resolve_dataset_root
 from s5tse.tasks.abs_task import (
     TRAIN_DATASET_INJECTED,
     VALID_DATASET_INJECTED,
     AbsTask,
     Choice,
 )
+from s5tse.tasks.data import resolve_data_root
 from s5tse.tasks.registry import Registry
 from s5tse.utils.config import ConfigError
 
@@ -107,9 +106,6 @@ def _generator_defaults() -> Dict[str, Any]:
 #: The generator of the separator's training data: the official 2026 settings with
 #: ``nevent_range [1, 3]`` ("the separation model does not train with 0 SEs", §3.1).
 SEPARATOR_GENERATOR: Mapping[str, Any] = types.MappingProxyType(_generator_defaults())
-
-#: One-line file in a data dir naming the dataset root (as in :mod:`s5tse.tasks.tagger`).
-CORPUS_ROOT_FILE = "corpus_root"
 
 _EPOCH_IN_ID = re.compile(r"(?:^|/)e(\d+)/")
 
@@ -163,30 +159,6 @@ LOSSES.register("ca_pit", ClassAwarePITLoss)
 
 
 # ------------------------------------------------------------------------ datasets
-def corpus_root(data_dir: Optional[str], what: str = "data") -> str:
-    """The dataset root for ``--train_data``/``--valid_data`` (module docstring).
-
-    ``data_dir`` is the root (or its ``data`` / ``data/dev_set`` folder), or a folder with a
-    one-line file ``corpus_root`` naming one (the tagger task's convention). Anything else
-    is a one-line ConfigError naming the path.
-    """
-    if not data_dir:
-        raise ConfigError(f"{what}: no data dir given (the corpus root, holding data/dev_set)")
-    try:
-        return str(resolve_dataset_root(data_dir))
-    except DatasetError as exc:
-        pointer = Path(data_dir) / CORPUS_ROOT_FILE
-        if not pointer.is_file():
-            raise ConfigError(f"{what}: {exc}") from None
-    lines = [ln.strip() for ln in pointer.read_text().splitlines() if ln.strip()]
-    if len(lines) != 1:
-        raise ConfigError(f"{what}: {pointer}: expected one line (the dataset root), got {len(lines)}")
-    try:
-        return str(resolve_dataset_root(lines[0]))
-    except DatasetError as exc:
-        raise ConfigError(f"{what}: {pointer}: {exc}") from None
-
-
 CROP_POLICIES = ("active", "uniform")
 
 
@@ -243,7 +215,7 @@ def onthefly(
 
     As a validation set (``num_items`` configurable there) it stays at epoch 0: fixed items.
     """
-    root = corpus_root(data_dir, f"{split} data")
+    root = str(resolve_data_root(data_dir, f"{split} data"))
     gen = {**SEPARATOR_GENERATOR, **dict(generator or {})}
     return SeparatorOnTheFlyDataset(root, split=split, generator=gen, seed=seed,
                                     num_items=num_items, crop_sec=crop_sec, frame_hop=frame_hop,
@@ -265,7 +237,7 @@ def metadata(
     keeps the first ``max_items`` mixtures (quick validation on a CPU).
     """
     del split, seed  # deterministic metadata
-    root = corpus_root(data_dir, "valid data")
+    root = str(resolve_data_root(data_dir, "valid data"))
     ds = MetadataDataset(root, valid_json, frame_hop=frame_hop, want_dry=True)
     if max_items and max_items < len(ds):
         return torch.utils.data.Subset(ds, range(int(max_items)))

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
@@ -72,6 +71,7 @@ from s5tse.tasks.abs_task import (
     AbsTask,
     Choice,
 )
+from s5tse.tasks.data import resolve_data_root
 from s5tse.tasks.registry import Registry
 
 __all__ = [
@@ -85,7 +85,6 @@ __all__ = [
     "label_accuracy",
     "metadata_dataset",
     "onthefly_dataset",
-    "resolve_data_root",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,38 +94,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 
-#: One-line file in a data dir naming the dataset root (see the module docstring).
-CORPUS_ROOT_FILE = "corpus_root"
 _MAX_IDS = 8
-
-
-# ------------------------------------------------------------------------------ data
-def resolve_data_root(data_dir: Optional[PathLike]) -> Path:
-    """The dataset root for ``--train_data`` / ``--valid_data`` (module docstring).
-
-    Raises:
-        ValueError: no data dir given.
-        s5tse.simulate.sources.DatasetError: neither a dataset root nor a folder with a
-            ``corpus_root`` file naming one (the message names the path).
-    """
-    from s5tse.simulate.sources import DatasetError, resolve_dataset_root
-
-    if data_dir is None or str(data_dir) == "":
-        raise ValueError("the tagger task needs a data dir: pass the dataset root "
-                         "(the folder holding data/dev_set) as --train_data / --valid_data")
-    try:
-        return resolve_dataset_root(data_dir)
-    except DatasetError:
-        pointer = Path(data_dir) / CORPUS_ROOT_FILE
-        if not pointer.is_file():
-            raise
-    lines = [ln.strip() for ln in pointer.read_text().splitlines() if ln.strip()]
-    if len(lines) != 1:
-        raise DatasetError(f"{pointer}: expected one line (the dataset root), got {len(lines)}")
-    try:
-        return resolve_dataset_root(lines[0])
-    except DatasetError as exc:
-        raise DatasetError(f"{pointer}: {exc}") from None
 
 
 @DATASETS.register("onthefly")
@@ -151,7 +119,7 @@ def onthefly_dataset(
     from s5tse.datasets import OnTheFlyDataset
 
     return OnTheFlyDataset(
-        resolve_data_root(data_dir), split=split, generator=dict(generator or {}), seed=seed,
+        resolve_data_root(data_dir, f"{split} data"), split=split, generator=dict(generator or {}), seed=seed,
         num_items=num_items, crop_sec=crop_sec, want_dry=False,
     )
 
@@ -173,7 +141,7 @@ def metadata_dataset(
     """
     from s5tse.datasets import MetadataDataset
 
-    return MetadataDataset(resolve_data_root(data_dir), valid_json, want_dry=False)
+    return MetadataDataset(resolve_data_root(data_dir, "valid data"), valid_json, want_dry=False)
 
 
 @DATASETS.register("kaldi")

@@ -14,7 +14,6 @@ from s5tse.losses.sdr import snr
 from s5tse.tasks import get_task
 from s5tse.tasks.separator import (
     SEPARATOR_GENERATOR,
-    corpus_root,
     epoch_from_ids,
     spectrogram_image,
 )
@@ -91,17 +90,6 @@ def test_config_errors_are_one_line(overrides, message):
     with pytest.raises(ConfigError) as exc:
         resolved(*overrides)
     assert message in str(exc.value) and "\n" not in str(exc.value)
-
-
-def test_corpus_root_mapping(mini_corpus, tmp_path):
-    assert corpus_root(mini_corpus) == str(mini_corpus)
-    assert corpus_root(mini_corpus / "data" / "dev_set") == str(mini_corpus)
-    (tmp_path / "corpus_root").write_text(f"{mini_corpus}\n")  # the tagger task's pointer file
-    assert corpus_root(tmp_path) == str(mini_corpus)
-    with pytest.raises(ConfigError, match="valid data: .*not a dataset root"):
-        corpus_root(tmp_path / "nowhere", "valid data")
-    with pytest.raises(ConfigError, match="no data dir given"):
-        corpus_root(None)
 
 
 def test_active_crops_keep_a_target_and_uniform_crops_are_the_base_class(mini_corpus):

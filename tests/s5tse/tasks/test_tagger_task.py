@@ -12,14 +12,11 @@ import yaml
 from s5tse.bin.train import main
 from s5tse.datasets import collate_scenes
 from s5tse.labels import SILENCE_INDEX
-from s5tse.losses.pit_tagger import TaggerPITLoss, baseline_pit_ce
-from s5tse.simulate.sources import DatasetError
+from s5tse.losses.pit_tagger import baseline_pit_ce
 from s5tse.tasks import get_task
 from s5tse.tasks.tagger import (
     FusionTaggerModel,
     M2DATTaggerModel,
-    label_accuracy,
-    resolve_data_root,
 )
 from s5tse.train.checkpoint import load_checkpoint
 
@@ -83,65 +80,6 @@ def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
     out = capsys.readouterr().out
     assert "train dataset: OnTheFlyDataset (10 items)" in out
     assert "valid dataset: MetadataDataset (3 items)" in out
-
-
-def test_data_root_forms(mini_corpus, tmp_path):
-    assert resolve_data_root(mini_corpus) == mini_corpus
-    assert resolve_data_root(mini_corpus / "data" / "dev_set") == mini_corpus
-    (tmp_path / "corpus_root").write_text(f"{mini_corpus}\n")
-    assert resolve_data_root(tmp_path) == mini_corpus
-    with pytest.raises(DatasetError, match="not a dataset root"):
-        resolve_data_root(tmp_path / "nowhere")
-    (tmp_path / "corpus_root").write_text(f"{tmp_path / 'nowhere'}\n")
-    with pytest.raises(DatasetError, match="corpus_root: .*nowhere"):
-        resolve_data_root(tmp_path)
-    with pytest.raises(ValueError, match="dataset root"):
-        resolve_data_root(None)
-
-
-@pytest.mark.parametrize("channels, rate, message", [(2, 32000, "channel"), (4, 16000, "16000")])
-def test_kaldi_valid_data_with_bad_audio_names_the_file(tmp_path, channels, rate, message):
-    import numpy as np
-    import soundfile as sf
-
-    wav = tmp_path / "mix0.wav"
-    sf.write(wav, np.zeros((rate, channels), dtype=np.float32), rate)
-    (tmp_path / "wav.scp").write_text(f"mix0 {wav}\n")
-    (tmp_path / "text").write_text("mix0 silence silence silence\n")
-    task = get_task("tagger")
-    config = task.resolve_config(dict(task.defaults(), valid_dataset="kaldi"))
-    with pytest.raises(Exception, match=rf"mix0\.wav.*{message}"):
-        task.build_valid_dataset(config, str(tmp_path))
-
-
-# --------------------------------------------------------------------------- metrics
-def test_label_accuracy_is_multiset_and_ignores_silence():
-    S = SILENCE_INDEX
-    ref = torch.tensor([[4, 4, S], [S, S, S], [1, 2, 3], [5, S, S]])
-    est = torch.tensor([[S, 4, 4], [S, S, S], [1, 2, 2], [S, S, S]])
-    mix, src = label_accuracy(est, ref)
-    assert mix == pytest.approx(50.0)               # items 0 and 1 exact
-    # tp 2 + 0 + 2 + 0 = 4; fp 0 + 0 + 1 + 0 = 1; fn 0 + 0 + 1 + 1 = 2
-    assert src == pytest.approx(100 * 4 / 7)
-
-
-# ---------------------------------------------------------------------------- models
-def test_fusion_wrapper_loss_equals_tagger_pit_loss(train_batch):
-    torch.manual_seed(0)
-    model = FusionTaggerModel(preset="tiny", strong_weight=0.5, label_smoothing=0.1).eval()
-    with torch.no_grad():
-        loss, stats, weight, out = model.forward_with_output(**train_batch)
-        ref_loss, ref_stats, ref_perm = TaggerPITLoss(strong_weight=0.5, label_smoothing=0.1)(
-            out["weak"], train_batch["label_index"], out["strong"], train_batch["strong"])
-        again, _, _ = model(**train_batch)
-    assert torch.equal(loss, ref_loss) and torch.equal(again, loss)
-    assert torch.equal(out["perm"], ref_perm) and int(weight) == 2
-    assert set(stats) == {"loss", "weak_ce", "strong_ce", "acc_mix", "acc_src"}
-    for key in ("weak_ce", "strong_ce"):
-        assert torch.equal(stats[key], ref_stats[key])
-    mix, src = label_accuracy(out["weak"].argmax(-1), train_batch["label_index"])
-    assert float(stats["acc_mix"]) == mix and float(stats["acc_src"]) == src
-    assert out["strong"].shape == (2, 3, train_batch["strong"].shape[-1], 19)
 
 
 def test_m2dat_wrapper_loss_equals_baseline_pit_ce(train_batch):
