@@ -16,7 +16,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Callable, Iterator, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -56,12 +56,14 @@ def _remove_quietly(path: str) -> None:
 
 
 @contextmanager
-def atomic_path(path: PathLike) -> Iterator[str]:
+def atomic_path(path: PathLike, before_replace: Optional[Callable[[], None]] = None) -> Iterator[str]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it onto ``path``.
 
     The temporary name keeps the target's suffix (``.x.wav.<random>.tmp.wav``) for
     tools that pick the format from the extension. On an exception the temporary
     file is removed and ``path`` is left untouched. Parent directories are created.
+    ``before_replace`` runs once the new content is safely on disk, just before the
+    rename (e.g. to keep the old file as a backup).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,8 @@ def atomic_path(path: PathLike) -> Iterator[str]:
         with open(tmp, "rb+") as f:  # the writer may have closed its handle already
             os.fsync(f.fileno())
         os.chmod(tmp, _target_mode(target))
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, target)
     except BaseException:
         _remove_quietly(tmp)
@@ -82,20 +86,22 @@ def atomic_path(path: PathLike) -> Iterator[str]:
 
 
 @contextmanager
-def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
+def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8",
+                 before_replace: Optional[Callable[[], None]] = None) -> Iterator[IO]:
     """Open a temporary file for writing; rename it onto ``path`` when the block succeeds.
 
     Args:
         path: target file; parent directories are created.
         mode: ``"w"`` (text, ``\\n`` line endings) or ``"wb"`` (binary).
         encoding: text encoding (ignored for ``"wb"``).
+        before_replace: see :func:`atomic_path`.
     Yields:
         the open file object. On an exception inside the block the temporary file is
         removed, the exception propagates and ``path`` keeps its old content.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, before_replace) as tmp:
         if mode == "wb":
             f = open(tmp, "wb")
         else:

@@ -34,12 +34,13 @@ import logging
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+from s5tse.fileio.atomic import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -119,41 +120,6 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- file writes
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(obj: Any, directory: Path, name: str) -> str:
-    """``torch.save`` into a fsynced temporary file in ``directory``; return its path.
-
-    On any exception the temporary file is removed and the exception re-raised.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return tmp
-
-
 def save_checkpoint(state: Mapping[str, Any], output_dir: PathLike) -> Path:
     """Write ``state`` to ``output_dir/checkpoint.pth``, keeping the old one as ``.prev``.
 
@@ -162,28 +128,22 @@ def save_checkpoint(state: Mapping[str, Any], output_dir: PathLike) -> Path:
     any exception) the exception propagates and both old files are untouched.
     """
     out = Path(output_dir)
-    tmp = _write_temp(dict(state), out, CHECKPOINT)
     target, prev = out / CHECKPOINT, out / CHECKPOINT_PREV
-    try:
+
+    def keep_previous() -> None:
         if target.exists():
             os.replace(target, prev)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(out)
+
+    with atomic_write(target, "wb", before_replace=keep_previous) as f:
+        torch.save(dict(state), f)
     return target
 
 
 def save_weights(state_dict: Mapping[str, Any], path: PathLike) -> Path:
     """Write a model ``state_dict`` to ``path`` atomically (temp file + rename)."""
     path = Path(path)
-    tmp = _write_temp(dict(state_dict), path.parent, path.name)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    with atomic_write(path, "wb") as f:
+        torch.save(dict(state_dict), f)
     return path
 
 

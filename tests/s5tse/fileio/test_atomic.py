@@ -125,3 +125,20 @@ def test_package_api_and_light_imports(repo_root, subprocess_env):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "26"
+
+
+def test_before_replace_runs_only_once_the_new_content_is_written(tmp_path):
+    target, backup = tmp_path / "state.bin", tmp_path / "state.prev.bin"
+    target.write_bytes(b"old")
+
+    def keep_previous():
+        os.replace(target, backup)
+
+    with pytest.raises(RuntimeError):
+        with atomic_write(target, "wb", before_replace=keep_previous) as f:
+            f.write(b"half")
+            raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old" and not backup.exists()
+    with atomic_write(target, "wb", before_replace=keep_previous) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new" and backup.read_bytes() == b"old"
