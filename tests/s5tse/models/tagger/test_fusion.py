@@ -7,6 +7,8 @@ from s5tse.losses import TaggerPITLoss
 from s5tse.models.tagger.fusion import (FUSION_PRESETS, FusionTagger, TaggerOutput,
                                         align_m2d_to_fpasst, m2d_to_fpasst_index)
 
+from tests.s5tse.models.tagger.helpers import random_wav as _wav
+
 SR = 32000
 
 
@@ -14,34 +16,6 @@ SR = 32000
 def tiny():
     torch.manual_seed(0)
     return FusionTagger.from_preset("tiny").eval()
-
-
-@pytest.fixture
-def meta_build(monkeypatch):
-    """Build models on the meta device (no memory, no init time) to count parameters; the
-    encoders' front ends (filter banks computed from data) are built on the CPU."""
-    import s5tse.models.tagger.fpasst as fpasst_module
-    import s5tse.models.tagger.m2d as m2d_module
-
-    def on_cpu(cls):
-        def build(*args, **kwargs):
-            with torch.device("cpu"):
-                return cls(*args, **kwargs)
-        return build
-
-    monkeypatch.setattr(m2d_module, "M2DLogMel", on_cpu(m2d_module.M2DLogMel))
-    monkeypatch.setattr(fpasst_module, "KaldiFbankFrontend",
-                        on_cpu(fpasst_module.KaldiFbankFrontend))
-
-    def build(factory, *args, **kwargs):
-        with torch.device("meta"):
-            return factory(*args, **kwargs)
-    return build
-
-
-def _wav(*shape, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return 0.1 * torch.randn(*shape, generator=g)
 
 
 @pytest.mark.parametrize("seconds, frames", [(1, 25), (10, 250), (25, 625)])

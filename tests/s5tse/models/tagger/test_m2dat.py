@@ -5,6 +5,8 @@ import torch
 from s5tse.losses import baseline_pit_ce
 from s5tse.models.tagger.m2dat import M2DAT_PRESETS, M2DATTagger, TaggerOutput
 
+from tests.s5tse.models.tagger.helpers import random_wav as _wav
+
 SR = 32000
 
 
@@ -12,34 +14,6 @@ SR = 32000
 def tiny4():
     torch.manual_seed(0)
     return M2DATTagger.from_preset("tiny").eval()
-
-
-@pytest.fixture
-def meta_build(monkeypatch):
-    """Build models on the meta device (no memory, no init time) to count parameters; the
-    encoders' front ends (filter banks computed from data) are built on the CPU."""
-    import s5tse.models.tagger.fpasst as fpasst_module
-    import s5tse.models.tagger.m2d as m2d_module
-
-    def on_cpu(cls):
-        def build(*args, **kwargs):
-            with torch.device("cpu"):
-                return cls(*args, **kwargs)
-        return build
-
-    monkeypatch.setattr(m2d_module, "M2DLogMel", on_cpu(m2d_module.M2DLogMel))
-    monkeypatch.setattr(fpasst_module, "KaldiFbankFrontend",
-                        on_cpu(fpasst_module.KaldiFbankFrontend))
-
-    def build(factory, *args, **kwargs):
-        with torch.device("meta"):
-            return factory(*args, **kwargs)
-    return build
-
-
-def _wav(*shape, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return 0.1 * torch.randn(*shape, generator=g)
 
 
 @pytest.mark.parametrize("seconds", [1, 10, 25])
