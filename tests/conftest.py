@@ -47,3 +47,16 @@ def mini_corpus(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("mini") / "DCASE2026Task4Dataset"
     return build_mini_corpus(root, MiniCorpusConfig(**SMALL_MINI_CORPUS))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (tiny models are faster and steadier so on a
+    busy 2-core machine); restored afterwards. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -24,12 +24,7 @@ def all_configs():
     return [pytest.param(p, id=str(p.relative_to(REPO))) for p in files]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_main(out, *extra):

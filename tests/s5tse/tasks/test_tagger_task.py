@@ -26,12 +26,7 @@ TINY_FUSION = CONF / "train_tagger_fusion_tiny.yaml"
 TAGGER_CONFIGS = sorted(CONF.glob("train_tagger_*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

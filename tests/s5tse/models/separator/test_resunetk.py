@@ -13,13 +13,7 @@ SR = 32000
 REFERENCE_TRAINABLE = 26.7e6  # dcase2026_task4.md §4.6 (ResUNet30 K = 3, trainable)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is much faster (and steadier) on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _weak(batch, active):
