@@ -24,6 +24,8 @@ skip_eval=false         # skip the decoding and scoring stages
 nj=4                    # number of parallel jobs for data preparation and synthesis
 download=false          # stage 0: download the real corpus (Zenodo) when DCASE2026T4 in db.sh is empty
 download_opts=          # extra options of s5tse.bin.download_corpus (e.g. "--include '*.z0*'")
+download_pretrained=false  # stage 0: fetch the published M2D / fPaSST weights into DOWNLOADS (db.sh) for the *_real configs
+download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g. "--names all")
 mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
 tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
@@ -136,6 +138,11 @@ if ! "${skip_data_prep}"; then
         else
             local/make_mini_corpus.sh --python "${python}" --out_dir "${MINI_CORPUS}" \
                 --opts "${mini_corpus_opts}"
+        fi
+        if "${download_pretrained}"; then
+            log "Pretrained tagger weights -> ${DOWNLOADS} (resumable; verified against <file>.sha256)"
+            # shellcheck disable=SC2086
+            ${python} -m s5tse.bin.download_pretrained --download_dir "${DOWNLOADS}" ${download_pretrained_opts}
         fi
         stage_end 0
     fi

@@ -210,6 +210,15 @@ def _load_init_weights(module: nn.Module, path: PathLike) -> None:
     log.info("model initialised from %s (weights only)", path)
 
 
+def _check_weights_file(path: Optional[str], key: str) -> None:
+    """A configured published-weights file must exist; say which stage fetches it."""
+    if path and not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"model_conf.{key}: {path} not found; fetch the published weights with "
+            "./run.sh --stage 0 --stop-stage 0 --download_pretrained true (or give the path)"
+        )
+
+
 def _warn_random(preset: str, what: str) -> None:
     if preset == "real":
         log.warning("model_conf: preset 'real' without %s (or init_weights): the backbone is "
@@ -300,6 +309,8 @@ class FusionTaggerModel(_TaggerModel):
                 log.info("model_conf.init_weights is set: m2d_weights / fpasst_weights not read")
             _load_init_weights(self, init_weights)
             return
+        _check_weights_file(m2d_weights, "m2d_weights")
+        _check_weights_file(fpasst_weights, "fpasst_weights")
         self.tagger.load_pretrained(m2d_weights or None, fpasst_weights or None)
         if not m2d_weights:
             _warn_random(preset, "m2d_weights")
@@ -375,6 +386,7 @@ class M2DATTaggerModel(_TaggerModel):
             _load_init_weights(self, init_weights)
             return
         if m2d_weights:
+            _check_weights_file(m2d_weights, "m2d_weights")
             self.tagger.load_pretrained(m2d_weights)
         else:
             _warn_random(preset, "m2d_weights")

@@ -13,6 +13,7 @@ from s5tse.bin.train import main
 from s5tse.datasets import collate_scenes
 from s5tse.labels import SILENCE_INDEX
 from s5tse.losses.pit_tagger import baseline_pit_ce
+from s5tse.pretrained import MANIFEST
 from s5tse.tasks import get_task
 from s5tse.tasks.tagger import (
     FusionTaggerModel,
@@ -63,10 +64,24 @@ def test_task_is_registered_and_configs_resolve():
         assert config["task"] == "tagger" and config["model"] in ("fusion", "m2dat")
         assert ["valid", "acc_mix", "max"] in config["best_model_criterion"]
         assert config["train_dataset_conf"]["generator"]["nevent_range"] == [0, 3]
-        if "real" in path.name:  # no weight paths in the files: they come from the command line
-            conf = config["model_conf"]
-            assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
+        conf = config["model_conf"]
+        if path.name in ("train_tagger_fusion_real_step1.yaml", "train_tagger_m2dat_real.yaml"):
+            # the files where stage 0 --download_pretrained puts them (s5tse.pretrained manifest)
+            dests = {"downloads/" + o.dest for item in MANIFEST.values() for o in item.outputs}
+            assert conf["m2d_weights"] in dests and "m2d" in conf["m2d_weights"]
+            if conf.get("fpasst_weights") is not None or path.name.startswith("train_tagger_fusion"):
+                assert conf["fpasst_weights"] == "downloads/fpasst/fpasst_strong_1.pt"
             assert not conf.get("init_weights")
+        elif "real" not in path.name:  # CPU presets: random init, nothing to read
+            assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
+
+
+def test_missing_published_weights_name_the_stage_that_fetches_them(tmp_path):
+    missing = str(tmp_path / "weights.pth")
+    with pytest.raises(FileNotFoundError, match="download_pretrained true"):
+        task = get_task("tagger")
+        task.build_model(task.resolve_config(dict(
+            task.defaults(), model="m2dat", model_conf=dict(preset="tiny", m2d_weights=missing))))
 
 
 def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
