@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import math
 import re
 import types
@@ -69,6 +70,7 @@ from s5tse.losses.ca_pit import aux_weights as aux_weight_schedule
 from s5tse.losses.pit_tagger import reorder_slots
 from s5tse.losses.sdr import si_sdr, snr
 from s5tse.models.separator.resunetk import RESUNETK_PRESETS, ResUNetK
+from s5tse.models.separator.sr_corrnet.checkpoint import load_sr_corrnet_ss
 from s5tse.models.separator.sr_corrnet.model import (
     SR_CORRNET_PRESETS,
     LabelQueriedSRCorrNet,
@@ -109,15 +111,35 @@ SEPARATOR_GENERATOR: Mapping[str, Any] = types.MappingProxyType(_generator_defau
 
 _EPOCH_IN_ID = re.compile(r"(?:^|/)e(\d+)/")
 
+log = logging.getLogger(__name__)
+
 
 # ------------------------------------------------------------------------- models
+#: ``model_conf`` key of ``lq_sr_corrnet`` naming a SR_CorrNet_SS checkpoint to start from.
+INIT_SR_CORRNET_SS = "init_sr_corrnet_ss"
+
+
 @MODELS.register("lq_sr_corrnet")
 def lq_sr_corrnet(preset: Optional[str] = "cpu_small", **overrides: Any) -> LabelQueriedSRCorrNet:
     """:meth:`LabelQueriedSRCorrNet.from_preset` (``unit | cpu_small | base | large``;
-    None = the :class:`SRCorrNetConfig` defaults) with :class:`SRCorrNetConfig` field overrides."""
+    None = the :class:`SRCorrNetConfig` defaults) with :class:`SRCorrNetConfig` field overrides.
+
+    ``init_sr_corrnet_ss: <path>`` (optional, default null; taken from the overrides so that
+    configs without it resolve unchanged): after construction, copy the label-agnostic weights
+    of a public SR_CorrNet_SS checkpoint into the model
+    (:func:`~s5tse.models.separator.sr_corrnet.checkpoint.load_sr_corrnet_ss`, strict: the
+    preset / overrides must match the checkpoint's sizes); the import report is logged. A
+    resumed run then loads its own checkpoint over it.
+    """
+    init = overrides.pop(INIT_SR_CORRNET_SS, None)
     if preset is None:
-        return LabelQueriedSRCorrNet(**overrides)
-    return LabelQueriedSRCorrNet.from_preset(preset, **overrides)
+        model = LabelQueriedSRCorrNet(**overrides)
+    else:
+        model = LabelQueriedSRCorrNet.from_preset(preset, **overrides)
+    if init is not None:
+        report = load_sr_corrnet_ss(model, str(init), strict_backbone=True)
+        log.info("%s", report.summary())
+    return model
 
 
 @MODELS.register("resunetk")
@@ -130,7 +152,7 @@ def resunetk(preset: Optional[str] = "cpu_small", **overrides: Any) -> ResUNetK:
 
 
 def _sr_corrnet_fields() -> List[str]:
-    return [f.name for f in dataclasses.fields(SRCorrNetConfig)]
+    return [f.name for f in dataclasses.fields(SRCorrNetConfig)] + [INIT_SR_CORRNET_SS]
 
 
 def _resunetk_fields() -> List[str]:
@@ -139,6 +161,10 @@ def _resunetk_fields() -> List[str]:
 
 
 def _check_sr_corrnet(preset: Optional[str], overrides: Mapping[str, Any]) -> None:
+    overrides = dict(overrides)
+    init = overrides.pop(INIT_SR_CORRNET_SS, None)
+    if init is not None and (not isinstance(init, str) or not init):
+        raise ValueError(f"{INIT_SR_CORRNET_SS} must be null or a checkpoint path, got {init!r}")
     base = SR_CORRNET_PRESETS[preset] if preset is not None else SRCorrNetConfig()
     dataclasses.replace(base, **overrides)  # __post_init__ validates the values
 

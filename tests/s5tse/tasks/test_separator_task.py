@@ -115,6 +115,42 @@ def test_epoch_from_ids():
     assert epoch_from_ids(["valid_0001"]) is None and epoch_from_ids(None) is None
 
 
+# ------------------------------------------------------------- SR_CorrNet_SS init
+def test_init_sr_corrnet_ss_hook_loads_the_backbone(tmp_path, caplog):
+    """``model_conf.init_sr_corrnet_ss`` loads a SR_CorrNet_SS checkpoint after construction."""
+    from s5tse.models.separator.sr_corrnet import LabelQueriedSRCorrNet
+    from s5tse.models.separator.sr_corrnet.checkpoint import export_sr_corrnet_ss_layout
+
+    torch.manual_seed(3)
+    source = LabelQueriedSRCorrNet.from_preset("unit")
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.1)  # differs from any fresh initialisation
+    path = tmp_path / "best_model.pth"
+    torch.save({"epoch": 7, "model_state_dict": export_sr_corrnet_ss_layout(source)}, path)
+    task, config = resolved("--model_conf.preset", "unit", "--model_conf.init_sr_corrnet_ss", str(path))
+    assert config["model_conf"] == {"preset": "unit", "init_sr_corrnet_ss": str(path)}
+    assert task.resolve_config(config) == config
+    torch.manual_seed(0)
+    with caplog.at_level("INFO", logger="s5tse.tasks.separator"):
+        net = task.build_model(config).separator
+    assert "SR_CorrNet_SS import from " + str(path) in caplog.text
+    torch.manual_seed(0)
+    plain = task.build_model(resolved("--model_conf.preset", "unit")[1]).separator
+    src, got, fresh = (dict(m.named_parameters()) for m in (source, net, plain))
+    for name in ("encoder.0.time.attn.out.weight", "decoder.stages.0.cross.ffn.2.bias", "embed.2.weight"):
+        assert torch.equal(got[name], src[name]), name
+    for name in ("split.film.strong.2.weight", "weak_embed.net.0.weight", "split.mlp.0.weight"):
+        assert torch.equal(got[name], fresh[name]), name  # no counterpart: the fresh initialisation
+    # a preset that does not match the checkpoint fails at build time with the key names
+    _, bad = resolved("--model_conf.preset", "unit", "--model_conf.d_model", "16",
+                      "--model_conf.init_sr_corrnet_ss", str(path))
+    with pytest.raises(ValueError, match="expected shape"):
+        task.build_model(bad)
+    with pytest.raises(ConfigError, match="init_sr_corrnet_ss must be null or a checkpoint path"):
+        resolved("--model_conf.init_sr_corrnet_ss", "3")
+
+
 # -------------------------------------------------------------------------- model
 @pytest.mark.parametrize("model", MODELS)
 def test_wrapper_loss_equals_ca_pit_on_the_same_outputs(model):
