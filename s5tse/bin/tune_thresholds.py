@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Tune the report / query thresholds of decoding on a validation set (grid search).
+
+Usage:
+
+    # stage 5 of run.sh, before decoding: the rendered validation set of stage 2
+    python -m s5tse.bin.tune_thresholds --config conf/decode.yaml \\
+        --separator_exp exp/separator_x --tagger_exp exp/tagger_y --data dump/valid
+
+    # a coarser grid on the first 20 mixtures, streamed separation as in decoding
+    python -m s5tse.bin.tune_thresholds --config conf/decode.yaml \\
+        --separator_exp exp/separator_x --tagger_exp exp/tagger_y --data dump/valid \\
+        --query_grid 0.2,0.4,0.6 --report_grid 0.4,0.6,0.8 --max_items 20 --streaming low_latency
+
+For every ``tau_q`` of ``--query_grid`` and ``tau_r`` of ``--report_grid`` with
+``tau_q <= tau_r`` the set is decoded (the separator runs once per distinct query set, each
+``tau_r`` is re-scored from the same estimates) and scored with CAPI-SDRi, Acc_mix and
+Acc_src (:mod:`s5tse.decode.tune`). The point with the best CAPI-SDRi (ties: Acc_mix, then
+Acc_src, then grid order) is written with the whole grid table, atomically, to
+``<tagger_exp>/decode_thresholds.yaml`` (``--output`` to change), which
+``python -m s5tse.bin.decode`` then uses by default (explicit ``--report_threshold`` /
+``--query_threshold`` win; ``use_tuned_thresholds: false`` ignores it).
+
+The other decoding keys (checkpoints, ``frame_threshold``, ``streaming``, ``device``,
+``resample``) come from ``--config`` and ``--<key> value`` as in ``s5tse.bin.decode``; the
+config's own thresholds and an existing ``decode_thresholds.yaml`` are not used. The data
+must have references: a Kaldi dir with ``wav.scp``, ``text``, ``spk{1,2,3}.scp`` (``--data``)
+or ``--soundscape_dir`` + ``--oracle_dir``. Errors: one ``tune_thresholds: error:`` line,
+exit status 1 (2 for usage errors).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional, Sequence
+
+PROG = "tune_thresholds"
+log = logging.getLogger(PROG)
+
+
+def _fail(message: str, status: int = 1) -> NoReturn:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(status)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from s5tse.bin.decode import add_io_arguments
+    from s5tse.decode.config import DECODE_DEFAULTS
+    from s5tse.decode.tune import DEFAULT_GRID
+    from s5tse.utils.config import ConfigArgumentParser
+
+    grid = ",".join(f"{v:g}" for v in DEFAULT_GRID)
+    parser = ConfigArgumentParser(
+        DECODE_DEFAULTS, prog=PROG,
+        description="Grid-search the report/query thresholds (see python -m pydoc "
+                    "s5tse.bin.tune_thresholds).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_io_arguments(parser)
+    parser.add_argument("--query_grid", default=grid, help="comma-separated tau_q values")
+    parser.add_argument("--report_grid", default=grid, help="comma-separated tau_r values")
+    parser.add_argument("--max_items", type=int, default=0,
+                        help="tune on the first N mixtures (0 = all)")
+    parser.add_argument("--output", default=None,
+                        help="result file (default <tagger_exp>/decode_thresholds.yaml)")
+    return parser
+
+
+def format_table(rows, best) -> str:
+    lines = ["|tau_q|tau_r|CAPI-SDRi (dB)|Acc_mix (%)|Acc_src (%)|reported|",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        capi = "nan" if r.capi_sdri is None else f"{r.capi_sdri:.3f}"
+        mark = " *" if r is best else ""
+        lines.append(f"|{r.query_threshold:g}|{r.report_threshold:g}{mark}|{capi}|"
+                     f"{r.acc_mix:.2f}|{r.acc_src:.2f}|{r.num_reported}|")
+    return "\n".join(lines)
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    from s5tse.decode.config import TUNED_THRESHOLDS, check_decode_config
+    from s5tse.decode.inputs import DecodeInputError, list_items
+    from s5tse.decode.models import ModelLoadError
+    from s5tse.decode.pipeline import build_decoder, streaming_info
+    from s5tse.decode.tune import parse_grid, tune_thresholds
+    from s5tse.utils.config import ConfigError, dump_config, load_config, save_config
+    from s5tse.utils.logging import get_commandline_args, setup_logging
+
+    argv = list(sys.argv[1:] if cmd is None else cmd)
+    parser = get_parser()
+    tool_argv, overrides = parser.split_argv(argv)
+    args = parser.parse_args(tool_argv)
+    try:
+        config = load_config(parser.config_defaults, args.config, overrides)
+        check_decode_config(config)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    if args.print_config:
+        sys.stdout.write(dump_config(config))
+        return
+    setup_logging(args.log_level)
+    log.info("%s", get_commandline_args())
+    if args.use_oracle_labels:
+        _fail("--use_oracle_labels true has no thresholds to tune", 2)
+    if args.tagger_exp is None:
+        _fail("--tagger_exp is required", 2)
+    try:
+        qgrid = parse_grid(args.query_grid, "query_grid")
+        rgrid = parse_grid(args.report_grid, "report_grid")
+        items = list_items(args.data, args.soundscape_dir, args.oracle_dir, need_references=True)
+        if args.max_items > 0:
+            items = items[: args.max_items]
+        decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False)
+        rows, best = tune_thresholds(decoder, items, qgrid, rgrid, config["frame_threshold"],
+                                     config["resample"])
+    except (DecodeInputError, ModelLoadError, ValueError) as exc:
+        _fail(str(exc))
+    out = Path(args.output) if args.output else Path(args.tagger_exp) / TUNED_THRESHOLDS
+    result = {
+        "report_threshold": best.report_threshold,
+        "query_threshold": best.query_threshold,
+        "criterion": "max CAPI-SDRi (dB); ties: Acc_mix, Acc_src, then grid order",
+        "capi_sdri": best.capi_sdri,
+        "acc_mix": best.acc_mix,
+        "acc_src": best.acc_src,
+        "frame_threshold": config["frame_threshold"],
+        "num_items": len(items),
+        "data": args.data if args.data else os.fspath(args.soundscape_dir),
+        "tagger_checkpoint": os.fspath(tag.checkpoint),
+        "separator_exp": os.fspath(args.separator_exp),
+        "separator_checkpoint": os.fspath(sep.checkpoint),
+        "streaming": streaming_info(sep.network, config["streaming"])["streaming"],
+        "grid": [r.as_dict() for r in rows],
+    }
+    save_config(result, out)
+    print(format_table(rows, best))
+    print(f"selected query_threshold {best.query_threshold:g}, report_threshold "
+          f"{best.report_threshold:g} -> {out}")
+
+
+if __name__ == "__main__":
+    main()

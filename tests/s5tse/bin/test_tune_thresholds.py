@@ -1,0 +1,177 @@
+"""Tests of threshold tuning (python -m s5tse.bin.tune_thresholds, s5tse.decode.tune).
+
+A constant tagger (confidences 0.9 / 0.6 / 0.25 for Cough / Pour / Speech on every mixture)
+and a separator whose estimates are exactly zero make every grid point's labels and scores
+computable by hand: the reported labels depend on tau_r only, and a zero estimate has
+SDR 0, so its SDRi is -SDR(mixture ch 0, reference).
+"""
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s5tse.bin.tune_thresholds import main
+from s5tse.corpus.prepare import write_soundscape_tables
+from s5tse.corpus.testset import scan_test_set
+from s5tse.decode.tune import GridRow, select_best, threshold_grid
+from s5tse.metrics.capi import aggregate_capi, capi_sdri
+from s5tse.metrics.labels import acc_mix, acc_src
+from s5tse.utils.yaml_io import load_yaml
+from tests.s5tse.bin.test_decode import (
+    DECODE_YAML,
+    SEPARATOR_YAML,
+    TAGGER_YAML,
+    constant_fusion_tagger,
+    make_experiment,
+    slot_probs,
+    zero_separator,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SLOTS = (("Cough", 0.8, 0.1), ("Pour", 0.5, 0.4), ("Speech", 0.2, 0.75))   # conf .9 .6 .25
+QUERY_GRID = (0.2, 0.3, 0.5, 0.7)
+REPORT_GRID = (0.3, 0.5, 0.7, 0.95)
+
+
+@pytest.fixture(scope="module")
+def setup(mini_corpus, tmp_path_factory):
+    base = mini_corpus / "data" / "dev_set" / "synthesized" / "test"
+    items = scan_test_set(base / "soundscape", base / "oracle_target")
+    root = tmp_path_factory.mktemp("tune")
+    write_soundscape_tables(items, root / "valid")
+    tagger, _ = make_experiment("tagger", TAGGER_YAML, root / "tagger", "valid.acc_mix.ave.pth",
+                                edit=constant_fusion_tagger(slot_probs(SLOTS)))
+    sep, _ = make_experiment("separator", SEPARATOR_YAML, root / "separator",
+                             "valid.sdri.ave.pth", ["--model_conf.preset", "unit"],
+                             edit=zero_separator)
+    return {"items": items, "root": root, "data": root / "valid", "tagger": tagger,
+            "separator": sep}
+
+
+def reported_for(tau_r):
+    return [lab for lab, p, p_sil in SLOTS if 1.0 - p_sil >= tau_r]
+
+
+def expected_rows(items):
+    """Grid table from the hand-made confidences and the reference files."""
+    rows = []
+    for tq, tr in threshold_grid(QUERY_GRID, REPORT_GRID):
+        results = []
+        for item in items:
+            mix = sf.read(str(item.mixture), dtype="float32", always_2d=True)[0][:, 0]
+            refs = [(lab, sf.read(str(p), dtype="float32")[0]) for lab, p in item.refs]
+            ests = [(lab, np.zeros_like(mix)) for lab in reported_for(tr)]
+            results.append(capi_sdri(mix, ests, refs))
+        capi = aggregate_capi(r.value for r in results)
+        rows.append(GridRow(tq, tr, None if np.isnan(capi) else capi, acc_mix(results),
+                            acc_src(results), len(reported_for(tr)) * len(items)))
+    return rows
+
+
+def run(args, capsys):
+    try:
+        main([str(a) for a in args])
+        status = 0
+    except SystemExit as e:
+        status = e.code
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_grid_search_writes_the_best_thresholds(setup, capsys, monkeypatch):
+    from s5tse.decode import runner
+
+    calls = []
+    original = runner.Decoder.separate
+
+    def counting(self, x, q):
+        calls.append(tuple(q.labels))
+        return original(self, x, q)
+
+    monkeypatch.setattr(runner.Decoder, "separate", counting)
+    args = ["--config", DECODE_YAML, "--separator_exp", setup["separator"],
+            "--tagger_exp", setup["tagger"], "--data", setup["data"],
+            "--query_grid", ",".join(map(str, QUERY_GRID)),
+            "--report_grid", ",".join(map(str, REPORT_GRID))]
+    status, out, err = run(args, capsys)
+    assert status == 0, err
+
+    # separated once per distinct query set: {C, P, S} (0.2), {C, P} (0.3 and 0.5), {C} (0.7)
+    n = len(setup["items"])
+    assert len(calls) == 3 * n
+    assert sorted(set(calls)) == sorted({("Cough", "Pour", "Speech"), ("Cough", "Pour", "silence"),
+                                         ("Cough", "silence", "silence")})
+
+    result = load_yaml(setup["tagger"] / "decode_thresholds.yaml")
+    expected = expected_rows(setup["items"])
+    assert len(result["grid"]) == len(expected) == 13
+    for got, want in zip(result["grid"], expected):
+        assert (got["query_threshold"], got["report_threshold"]) == (want.query_threshold,
+                                                                     want.report_threshold)
+        assert got["acc_mix"] == pytest.approx(want.acc_mix)
+        assert got["acc_src"] == pytest.approx(want.acc_src)
+        assert got["num_reported"] == want.num_reported
+        if want.capi_sdri is None:
+            assert got["capi_sdri"] is None
+        else:
+            assert got["capi_sdri"] == pytest.approx(want.capi_sdri, abs=1e-6)
+    # best CAPI-SDRi; equal scores for every tau_q of a tau_r -> the first (smallest) tau_q
+    best_capi = max(-np.inf if r.capi_sdri is None else r.capi_sdri for r in expected)
+    first = next(r for r in expected
+                 if r.capi_sdri is not None and abs(r.capi_sdri - best_capi) < 1e-6)
+    assert (result["query_threshold"], result["report_threshold"]) == (
+        first.query_threshold, first.report_threshold)
+    assert result["query_threshold"] == min(QUERY_GRID)
+    assert result["capi_sdri"] == pytest.approx(best_capi, abs=1e-6)
+    assert "selected query_threshold" in out
+
+    # decode reads the tuned thresholds by default; explicit values win
+    from s5tse.bin.decode import main as decode_main
+
+    common = ["--config", str(DECODE_YAML), "--separator_exp", str(setup["separator"]),
+              "--tagger_exp", str(setup["tagger"]), "--data", str(setup["data"]),
+              "--output_dir", str(setup["root"] / "decode_x_valid"), "--print_config"]
+    decode_main(common)
+    resolved = load_yaml_text(capsys.readouterr().out)
+    assert (resolved["query_threshold"], resolved["report_threshold"]) == (
+        result["query_threshold"], result["report_threshold"])
+    decode_main(common + ["--report_threshold", "0.9"])
+    resolved = load_yaml_text(capsys.readouterr().out)
+    assert (resolved["query_threshold"], resolved["report_threshold"]) == (
+        result["query_threshold"], 0.9)
+    decode_main(common + ["--use_tuned_thresholds", "false"])
+    resolved = load_yaml_text(capsys.readouterr().out)
+    assert (resolved["query_threshold"], resolved["report_threshold"]) == (0.3, 0.5)
+
+
+def load_yaml_text(text):
+    from s5tse.utils.yaml_io import load_yaml_text as _load
+
+    return _load(text)
+
+
+def test_select_best_tie_breaks():
+    rows = [GridRow(0.1, 0.5, 3.0, 50.0, 60.0, 5), GridRow(0.2, 0.5, 3.0, 75.0, 60.0, 5),
+            GridRow(0.3, 0.5, 3.0, 75.0, 70.0, 5), GridRow(0.4, 0.5, 3.0, 75.0, 70.0, 5),
+            GridRow(0.5, 0.5, None, 100.0, 100.0, 0)]
+    assert select_best(rows) is rows[2]      # equal CAPI -> Acc_mix -> Acc_src -> grid order
+    assert select_best([rows[4], GridRow(0.1, 0.1, -5.0, 0.0, 0.0, 1)]).capi_sdri == -5.0
+    assert threshold_grid([0.5, 0.2], [0.3, 0.5]) == [(0.2, 0.3), (0.2, 0.5), (0.5, 0.5)]
+    with pytest.raises(ValueError, match="grid is empty"):
+        threshold_grid([0.9], [0.5])
+
+
+def test_needs_references(setup, capsys, tmp_path):
+    data = tmp_path / "noref"
+    data.mkdir()
+    shutil.copy(setup["data"] / "wav.scp", data / "wav.scp")
+    status, _, err = run(["--config", DECODE_YAML, "--separator_exp", setup["separator"],
+                          "--tagger_exp", setup["tagger"], "--data", data], capsys)
+    assert status == 1
+    assert f"{data / 'text'}: no such file" in err
+    status, _, err = run(["--config", DECODE_YAML, "--separator_exp", setup["separator"],
+                          "--tagger_exp", setup["tagger"], "--data", setup["data"],
+                          "--query_grid", "0.2,1.5"], capsys)
+    assert status == 1 and "--query_grid must be comma-separated numbers in [0, 1]" in err
