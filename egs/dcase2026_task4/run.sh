@@ -29,6 +29,14 @@ download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g
 mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
 tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
+separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th tagger
+separator_args=         # extra options of every separator training; named in the exp dir
+test_sets=test          # stage 5 decodes these sets of ${datadir}
+decode_config=conf/decode.yaml  # stage 5: thresholds, streaming sizes
+decode_args=            # extra options of s5tse.bin.decode (e.g. "--streaming long_context")
+decode_tag=             # suffix of the decoding dir names (decode_<labels><tag>_<set>)
+oracle_labels=both      # stage 5: false (tagger labels), true (reference labels and spans), both
+tune_thresholds=false   # stage 5: grid-search the report/query thresholds on ${dumpdir}/valid first
 ngpu=auto               # GPUs per training job: auto (1 if nvidia-smi lists a GPU, else 0), 0 = CPU, N > 1 = torchrun
 num_nodes=1             # nodes per training job (> 1 needs --cmd_backend slurm)
 submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
@@ -96,10 +104,11 @@ if [ "${ngpu}" = auto ]; then
     ngpu=0
     if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then ngpu=1; fi
 fi
-# exp_tag CONFIG ARGS: <config basename> plus the overrides, e.g. train_tagger_x_max_epochs2.
+# exp_tag CONFIG ARGS: <config basename without train_> plus the overrides, e.g. tagger_x_max_epochs2.
 exp_tag() {
     local tag
     tag=$(basename "$1" .yaml)
+    tag=${tag#train_}
     [ -z "$2" ] || tag+=$(echo "$2" | sed -e 's/--/_/g' -e 's/[ =\/]//g')
     echo "${tag}"
 }
@@ -179,7 +188,7 @@ if ! "${skip_train}"; then
         eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
             --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
         for _conf in ${tagger_configs}; do
-            _exp=${expdir}/tagger_$(exp_tag "${_conf}" "${tagger_args}")
+            _exp=${expdir}/$(exp_tag "${_conf}" "${tagger_args}")
             save_cmd "${_exp}"
             log "Training ${_conf} -> ${_exp} (log: ${_exp}/train.log; re-running resumes)"
             # shellcheck disable=SC2086
@@ -190,11 +199,82 @@ if ! "${skip_train}"; then
         done
         stage_end 3
     fi
+
+    if stage_on 4; then
+        stage_start 4 "Train the separators (oracle queries): ${separator_configs}"
+        # shellcheck disable=SC2086
+        eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
+            --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
+        for _conf in ${separator_configs}; do
+            _exp=${expdir}/$(exp_tag "${_conf}" "${separator_args}")
+            save_cmd "${_exp}"
+            log "Training ${_conf} -> ${_exp} (log: ${_exp}/train.log; re-running resumes)"
+            # shellcheck disable=SC2086
+            ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${_exp}/log/launch.log" \
+                ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${_conf}" \
+                    --train_data "${corpus_root}" --valid_data "${corpus_root}" \
+                    --output_dir "${_exp}" --ngpu "${ngpu}" ${separator_args}
+        done
+        stage_end 4
+    fi
 else
     log "Skip the training stages (3-4)"
 fi
 
 if ! "${skip_eval}"; then
+    if stage_on 5; then
+        stage_start 5 "Decode ${test_sets}: tagger -> bridge -> separator (${decode_config})"
+        read -r -a _taggers <<< "${tagger_configs}"
+        read -r -a _separators <<< "${separator_configs}"
+        case "${oracle_labels}" in
+            false) _label_modes="estimated" ;;
+            true) _label_modes="oracle" ;;
+            both) _label_modes="estimated oracle" ;;
+            *) log "Error: --oracle_labels must be false, true or both, got '${oracle_labels}'"; exit 1 ;;
+        esac
+        if [ "${oracle_labels}" != true ] && [ "${#_taggers[@]}" -ne "${#_separators[@]}" ]; then
+            log "Error: stage 5 decodes the i-th separator with the i-th tagger: got" \
+                "${#_taggers[@]} tagger_configs and ${#_separators[@]} separator_configs"
+            exit 1
+        fi
+        for _i in "${!_separators[@]}"; do
+            _sep=${expdir}/$(exp_tag "${_separators[_i]}" "${separator_args}")
+            _tag=
+            [ "${oracle_labels}" = true ] || _tag=${expdir}/$(exp_tag "${_taggers[_i]}" "${tagger_args}")
+            if [ -n "${_tag}" ] && "${tune_thresholds}"; then
+                log "Tuning the report/query thresholds of ${_tag} on ${dumpdir}/valid with ${_sep}"
+                ${decode_cmd} "${_tag}/log/tune_thresholds.log" \
+                    ${python} -m s5tse.bin.tune_thresholds --config "${decode_config}" \
+                        --tagger_exp "${_tag}" --separator_exp "${_sep}" --data "${dumpdir}/valid"
+            fi
+            for _mode in ${_label_modes}; do
+                if [ "${_mode}" = oracle ]; then
+                    _labels=oracle
+                    _label_opts=(--use_oracle_labels true)
+                else
+                    _labels=$(basename "${_tag}")
+                    _labels=${_labels#tagger_}
+                    _label_opts=(--tagger_exp "${_tag}")
+                fi
+                for _set in ${test_sets}; do
+                    _dir=${_sep}/decode_${_labels}${decode_tag}_${_set}
+                    _nj=$(wc -l < "${datadir}/${_set}/wav.scp")
+                    [ "${_nj}" -le "${nj}" ] || _nj=${nj}
+                    save_cmd "${_dir}"
+                    log "Decoding ${datadir}/${_set} -> ${_dir} (${_nj} jobs, logs in ${_dir}/log)"
+                    _opts=(--config "${decode_config}" --separator_exp "${_sep}" "${_label_opts[@]}"
+                           --data "${datadir}/${_set}" --output_dir "${_dir}" --num_jobs "${_nj}")
+                    # shellcheck disable=SC2086
+                    ${decode_cmd} JOB=1:"${_nj}" "${_dir}/log/decode.JOB.log" \
+                        ${python} -m s5tse.bin.decode "${_opts[@]}" --job JOB --overwrite true ${decode_args}
+                    # shellcheck disable=SC2086
+                    ${python} -m s5tse.bin.decode "${_opts[@]}" --merge true ${decode_args}
+                done
+            done
+        done
+        stage_end 5
+    fi
+
     if stage_on 6; then
         stage_start 6 "Score every decoding directory ${expdir}/*/decode_*, write RESULTS.md"
         _dirs=$(decode_dirs)
@@ -220,13 +300,14 @@ if ! "${skip_eval}"; then
         stage_end 6
     fi
 else
-    log "Skip the scoring stage (6)"
+    log "Skip the decoding and scoring stages (5-6)"
 fi
 
 if stage_on 7; then
     _out=${expdir}/submission
     stage_start 7 "Pack the DCASE submission(s) of set '${submission_set}' -> ${_out}"
-    _dirs=$(decode_dirs "${submission_set}")
+    # oracle-label decodings used the reference labels: never a submission
+    _dirs=$(decode_dirs "${submission_set}" | grep -v '/decode_oracle[^/]*$' || true)
     if [ -z "${_dirs}" ]; then
         nothing_for 7 "no decoding directories ${expdir}/*/decode_<tag>_${submission_set}; run stage 5 on that set"
     else

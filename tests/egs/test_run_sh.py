@@ -1,7 +1,7 @@
 """egs/dcase2026_task4/run.sh: option handling, usage errors, stage 0."""
 import json
+import math
 import re
-import shutil
 import subprocess
 import zipfile
 
@@ -83,83 +83,68 @@ def test_stage_range_outside_runs_nothing(repo_root, subprocess_env, tmp_path):
     assert not (expdir / "env_info.txt").exists()
 
 
-SMALL_CORPUS_OPTS = (
-    "--num_valid_scenes 3 --num_test_scenes 3 --rooms.train 1 --positions_per_room 6 "
-    "--rir_length_s 0.25 --max_order 6 --files_per_group.train 1"
-)
+def finite_rows(results_md):
+    """``{(system, row label): (CAPI-SDRi, Acc_mix, Acc_src)}`` of every table row of RESULTS.md."""
+    rows, system = {}, None
+    for line in results_md.splitlines():
+        if line.startswith("## "):
+            system = line[3:].strip()
+        elif line.startswith("|") and not line.startswith(("|dataset", "|---")):
+            cells = line.strip("|").split("|")
+            rows[(system, cells[0])] = tuple(float(c) for c in cells[1:4])  # "-" fails here
+    return rows
 
 
 @pytest.mark.slow
-def test_stages_on_the_mini_corpus(repo_root, subprocess_env, tmp_path):
+@pytest.mark.timeout(900)
+def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
+    """./run.sh --config conf/ci.conf: stages 0-7 with tiny models, both systems, both label modes."""
     env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
-    args = ["--stop_stage", "2", "--nj", "2", "--datadir", str(tmp_path / "data"),
-            "--dumpdir", str(tmp_path / "dump"), "--expdir", str(tmp_path / "exp"),
-            "--mini_corpus_opts", SMALL_CORPUS_OPTS]
-    res = run_recipe(repo_root, env, *args)
+    dirs = ["--datadir", str(tmp_path / "data"), "--dumpdir", str(tmp_path / "dump"),
+            "--expdir", str(tmp_path / "exp")]
+    results = tmp_path / "RESULTS.md"
+    args = ["--config", "conf/ci.conf", *dirs, "--results", str(results), "--submission_set", "test",
+            "--submission_author", "Doe", "--submission_affiliation", "Lab"]
+    res = run_recipe(repo_root, env, *args, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
-    for n in range(3):
-        assert re.search(rf"Stage {n} done \[elapsed=\d+s\]", res.stdout)
-    assert (tmp_path / "mini" / "DCASE2026Task4Dataset" / "data" / "dev_set").is_dir()
+    for n in range(8):
+        assert re.search(rf"Stage {n} done \[elapsed=\d+s\]", res.stdout), n
     assert len((tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()) == 3
     valid = tmp_path / "dump" / "valid"
-    assert len((valid / "wav.scp").read_text().splitlines()) == 3
     assert sorted(p.name for p in (valid / "log").glob("render.*.log")) == ["render.1.log", "render.2.log"]
-    assert "# Ended (code 0)" in (valid / "log" / "render.1.log").read_text()
 
-    # rerunning stage 2 resumes: every scene already rendered is skipped
-    res = run_recipe(repo_root, env, *args[2:], "--stage", "2", "--stop_stage", "2")
+    # stages 3-4: exp/<config without train_>, the i-th separator decoded with the i-th tagger
+    exp = tmp_path / "exp"
+    for name in ("tagger_fusion_tiny", "tagger_m2dat_tiny", "separator_lq_sr_corrnet_tiny",
+                 "separator_resunetk_tiny"):
+        assert (exp / name / "checkpoint.pth").is_file(), name
+    assert "--config conf/ci.conf" in (exp / "tagger_fusion_tiny" / "cmd.txt").read_text()
+    decodes = {p.relative_to(exp).as_posix() for p in exp.glob("*/decode_*")}
+    assert decodes == {"separator_lq_sr_corrnet_tiny/decode_fusion_tiny_test",
+                       "separator_lq_sr_corrnet_tiny/decode_oracle_test",
+                       "separator_resunetk_tiny/decode_m2dat_tiny_test",
+                       "separator_resunetk_tiny/decode_oracle_test"}
+
+    # stage 6: every row of RESULTS.md has finite numbers; oracle labels reproduce the references
+    rows = finite_rows(results.read_text())
+    assert {key for key in rows if "(" not in key[1]} == {tuple(d.split("/")) for d in decodes}
+    assert all(math.isfinite(v) for values in rows.values() for v in values)
+    for system in ("separator_lq_sr_corrnet_tiny", "separator_resunetk_tiny"):
+        assert rows[(system, "decode_oracle_test")][1:] == (100.0, 100.0)
+    assert "(reported)" not in results.read_text()  # official numbers only next to the real dev test set
+    info = json.loads((exp / "separator_lq_sr_corrnet_tiny" / "decode_fusion_tiny_test" / "decode_info.json").read_text())
+    assert info["set"] == "test" and info["nparams"] > 0
+
+    # stage 7: one submission per estimated-label decoding, none for oracle labels
+    zips = sorted(p.name for p in (exp / "submission").glob("*.zip"))
+    assert zips == ["Doe_Lab_task4_1.zip", "Doe_Lab_task4_2.zip"]
+    with zipfile.ZipFile(exp / "submission" / "Doe_Lab_task4_1.zip") as z:
+        assert "Doe_Lab_task4_1/dev_set_test_results.json" in z.namelist()
+
+    # re-running the synthesis resumes (every scene already rendered), stage 5 re-decodes
+    res = run_recipe(repo_root, env, "--config", "conf/ci.conf", *dirs, "--stage", "2", "--stop_stage", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 rendered" in (valid / "log" / "render.1.log").read_text()
-
-    # stage 3 trains each configured tagger into exp/tagger_<config><args>
-    res = run_recipe(repo_root, env, *args[2:], "--stage", "3", "--stop_stage", "3",
-                     "--tagger_configs", "conf/tuning/train_tagger_fusion_tiny.yaml",
-                     "--tagger_args", "--max_epochs 1 --iters_per_epoch 2 --batch_size 1")
-    assert res.returncode == 0, res.stdout + res.stderr
-    tagger = tmp_path / "exp" / "tagger_train_tagger_fusion_tiny_max_epochs1_iters_per_epoch2_batch_size1"
-    assert (tagger / "checkpoint.pth").is_file() and (tagger / "valid.acc_mix.best.pth").exists()
-    assert "--tagger_args --max_epochs\\ 1" in (tagger / "cmd.txt").read_text()  # printf %q
-
-    # stages 6-7 on an oracle "decoding" of the test set (stage 5 is not part of the recipe yet)
-    decode = tmp_path / "exp" / "oracle" / "decode_oracle_test"
-    make_oracle_decoding(tmp_path / "data" / "test", decode)
-    results = tmp_path / "RESULTS.md"
-    res = run_recipe(repo_root, env, *args[2:], "--stage", "6", "--stop_stage", "7",
-                     "--results", str(results), "--submission_set", "test",
-                     "--submission_author", "Doe", "--submission_affiliation", "Lab")
-    assert res.returncode == 0, res.stdout + res.stderr
-    scores = json.loads((decode / "scoring" / "scores.json").read_text())
-    assert scores["acc_mix"] == 100.0 and scores["acc_src"] == 100.0
-    table = results.read_text()
-    assert "## oracle" in table and "|decode_oracle_test|" in table
-    assert "(reported)" not in table  # official numbers only next to the real dev test set
-    assert (tmp_path / "exp" / "oracle" / "RESULTS.md").is_file()
-    with zipfile.ZipFile(tmp_path / "exp" / "submission" / "Doe_Lab_task4_1.zip") as z:
-        names = z.namelist()
-    assert "Doe_Lab_task4_1/eval_results.json" in names
-    assert "Doe_Lab_task4_1/dev_set_test_results.json" in names
-    n_refs = sum(len(line.split()) - 1 - line.split().count("silence")
-                 for line in (tmp_path / "data" / "test" / "text").read_text().splitlines())
-    assert sum(n.startswith("Doe_Lab_task4_1/eval_out/") for n in names) == n_refs
-
-
-def make_oracle_decoding(data_dir, out):
-    """A decoding directory whose estimates are the references of data_dir (official names)."""
-    out.mkdir(parents=True)
-    text = dict(line.split(" ", 1) for line in (data_dir / "text").read_text().splitlines())
-    probabilities = []
-    for name, labels in sorted(text.items()):
-        estimates = []
-        for slot, label in enumerate(labels.split()):
-            if label == "silence":
-                continue
-            scp = dict(line.split(" ", 1) for line in (data_dir / f"spk{slot + 1}.scp").read_text().splitlines())
-            filename = f"{name}_{slot}_{label}.wav"
-            shutil.copy(scp[name], out / filename)
-            estimates.append({"filename": filename, "label": label, "probability": 1.0})
-        probabilities.append({"soundscape": name, "estimate": estimates})
-    (out / "probabilities.json").write_text(json.dumps(probabilities))
-    (out / "decode_info.json").write_text(json.dumps({"nparams": 1, "rtf": None, "set": "test", "tag": "oracle"}))
 
 
 def test_stage_6_without_decoding_dirs(repo_root, subprocess_env, tmp_path):
