@@ -18,6 +18,14 @@ Written from the description in ``separator_sr_corrnet.md`` (§1.5, §1.6, §7.7
 * :class:`TFBlock` — frequency path (TransBlock over F on ``[B*N, F, d]``), then time path
   (TransBlock over N on ``[B*F, N, d]``); separate RoPE instance per axis; optional activation
   checkpointing of the whole block (training only).
+
+Streaming (``forward_streaming`` methods, used by :mod:`s5tse.streaming`): the time path runs on
+one block of frames ``[offset, offset + L)`` whose first ``n_keep`` frames are the *present*
+frames. Past context comes from a mutable ``cache`` dict: every time-axis convolution keeps the
+last ``kernel // 2`` frames of its input (:func:`conv_time_streaming`; zeros at the stream start,
+as the offline "same" padding), every time attention keeps the last ``max_past`` RoPE-rotated
+keys and values (rotation with the absolute frame index). Frames right of the block are zeros.
+Caches are updated with present frames only. The offline ``forward`` methods are unchanged.
 """
 from __future__ import annotations
 
@@ -40,6 +48,7 @@ __all__ = [
     "TransBlock",
     "TFBlock",
     "maybe_checkpoint",
+    "conv_time_streaming",
 ]
 
 
@@ -49,6 +58,27 @@ def maybe_checkpoint(module: nn.Module, fn, *args):
     if getattr(module, "checkpointing", False) and module.training and torch.is_grad_enabled():
         return checkpoint(fn, *args, use_reentrant=False)
     return fn(*args)
+
+
+def conv_time_streaming(conv: nn.Module, x: Tensor, cache: dict, key: str, n_keep: int) -> Tensor:
+    """"Same" convolution along axis 2 (time) of ``x [N, C, L]`` / ``[N, C, L, F]`` for one block.
+
+    The left ``p = kernel // 2`` frames come from ``cache[key]`` (zeros if absent), the right ``p``
+    frames are zeros; ``cache[key]`` becomes the last ``p`` frames of ``cat(cache, x[:, :, :n_keep])``.
+    Returns ``[N, C_out, L(, F)]``; a Conv2d keeps its own frequency padding.
+    """
+    p = int(conv.padding[0])
+    if p == 0:
+        return conv(x)
+    left = cache.get(key)
+    if left is None:
+        left = x.new_zeros(*x.shape[:2], p, *x.shape[3:])
+    right = x.new_zeros(*x.shape[:2], p, *x.shape[3:])
+    xp = torch.cat([left, x, right], dim=2)
+    cache[key] = torch.cat([left, x[:, :, :n_keep]], dim=2)[:, :, -p:].clone()
+    if isinstance(conv, nn.Conv2d):
+        return F.conv2d(xp, conv.weight, conv.bias, conv.stride, (0, conv.padding[1]), conv.dilation, conv.groups)
+    return F.conv1d(xp, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
 
 
 class RMSNorm(nn.Module):
@@ -132,6 +162,29 @@ class MultiHeadSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(n, length, d))
 
+    def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:
+        """Block ``x [N, L, d]`` (frames ``offset ...``) attending to itself and the cached past.
+
+        ``cache["k"], cache["v"]``: ``[N, H, <= max_past, dh]`` rotated keys / values of the
+        previous present frames; updated with the first ``n_keep`` frames of this block.
+        """
+        n, length, d = x.shape
+        qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, H, L, dh]
+        if self.rope is not None:
+            cos, sin = self.rope.cos_sin(length, x.device, offset)
+            q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
+        k_all, v_all = k, v
+        if "k" in cache:
+            k_all, v_all = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k_all, v_all)
+        if max_past > 0:
+            kept = k_all.shape[2] - length + n_keep  # cached + present frames
+            lo = max(0, kept - max_past)
+            cache["k"] = k_all[:, :, lo:kept].clone()
+            cache["v"] = v_all[:, :, lo:kept].clone()
+        return self.out(y.transpose(1, 2).reshape(n, length, d))
+
 
 class SwiGLU(nn.Module):
     """Split the last (``dim``) axis in halves ``a, g``: ``SiLU(a) * g``."""
@@ -163,6 +216,13 @@ class ConvFFN(nn.Module):
         h = self.conv_out(self.act(self.conv_in(h)))
         return h.transpose(1, 2)
 
+    def forward_streaming(self, x: Tensor, cache: dict, n_keep: int) -> Tensor:
+        """Block ``x [N, L, d]`` with left context from ``cache`` (see :func:`conv_time_streaming`)."""
+        h = self.norm(x).transpose(1, 2)  # [N, d, L]
+        h = conv_time_streaming(self.conv_in, h, cache, "conv_in", n_keep)
+        h = conv_time_streaming(self.conv_out, self.act(h), cache, "conv_out", n_keep)
+        return h.transpose(1, 2)
+
 
 class TransBlock(nn.Module):
     """Macaron transformer block on ``[N, L, d]``: ``x + FFN/2``, ``x + MHSA``, ``x + FFN/2``."""
@@ -179,6 +239,13 @@ class TransBlock(nn.Module):
         x = x + 0.5 * self.ffn1(x)
         x = x + self.attn(self.attn_norm(x))
         return x + 0.5 * self.ffn2(x)
+
+    def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:
+        """Block ``x [N, L, d]`` of frames ``offset ...``; ``cache`` holds one sub-dict per layer."""
+        x = x + 0.5 * self.ffn1.forward_streaming(x, cache.setdefault("ffn1", {}), n_keep)
+        x = x + self.attn.forward_streaming(self.attn_norm(x), cache.setdefault("attn", {}), offset,
+                                            n_keep, max_past)
+        return x + 0.5 * self.ffn2.forward_streaming(x, cache.setdefault("ffn2", {}), n_keep)
 
 
 class TFBlock(nn.Module):
@@ -200,3 +267,11 @@ class TFBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return maybe_checkpoint(self, self._forward, x)
+
+    def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:
+        """Block ``x [B, L, F, d]`` of frames ``offset ...``: stateless frequency path, cached time path."""
+        b, n, f, d = x.shape
+        x = self.freq(x.reshape(b * n, f, d)).view(b, n, f, d)
+        x = x.transpose(1, 2).reshape(b * f, n, d)
+        x = self.time.forward_streaming(x, cache, offset, n_keep, max_past).view(b, f, n, d)
+        return x.transpose(1, 2).contiguous()

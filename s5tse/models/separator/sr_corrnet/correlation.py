@@ -26,7 +26,7 @@ feature is computed under ``torch.no_grad`` in float32 (no gradient flows into t
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,7 @@ def correlation_feature(
     ref_channel: int = 0,
     beta: float = 0.5,
     eps: float = 1e-12,
+    sigma: Optional[Tensor] = None,
 ) -> Tensor:
     """PHAT-beta correlation of every channel's neighbourhood with the reference bin.
 
@@ -85,13 +86,16 @@ def correlation_feature(
         ref_channel: index of the reference channel (0 = W for FOA in ACN order).
         beta: PHAT-beta exponent (1/2 in SR-CorrNet; 1 = pure phase, 0 = raw cross-product).
         eps: added to the mean square (normalisation) and inside the power (correlation).
+        sigma: optional precomputed per-bin RMS ``[B, F, 1]`` of the reference (streaming:
+            running statistics); default ``reference_rms`` of ``x`` over its frames.
 
     Returns:
         float32 ``[B, N, F, 2 * M * L]``, last axis ordered ``(m, j, re/im)``.
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
         x = x.to(torch.complex64)
-        sigma = reference_rms(x[:, ref_channel], eps)  # [B, F, 1]
+        if sigma is None:
+            sigma = reference_rms(x[:, ref_channel], eps)  # [B, F, 1]
         xn = x / sigma.unsqueeze(1)  # [B, M, F, N]
         nb = unfold_neighbourhood(xn, taps_time, taps_freq)  # [B, M, L, F, N]
         ref = xn[:, ref_channel][:, None, None]  # [B, 1, 1, F, N]

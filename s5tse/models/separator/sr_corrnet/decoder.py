@@ -91,6 +91,16 @@ class DecoderStage(nn.Module):
             x = self.film(x, e, a)
         return self.cross(x, active)
 
+    def forward_streaming(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor], cache: dict,
+                          offset: int, n_keep: int, max_past: int) -> Tensor:
+        """One block of frames (see :meth:`TFBlock.forward_streaming`); FiLM and cross-slot are per frame."""
+        b, k, n, f, d = s.shape
+        x = self.tf_block.forward_streaming(s.reshape(b * k, n, f, d), cache, offset, n_keep,
+                                            max_past).view(b, k, n, f, d)
+        if self.film is not None:
+            x = self.film(x, e, a)
+        return self.cross(x, active)
+
 
 class ReconstructionDecoder(nn.Module):
     """``num_blocks`` decoder stages; returns ``(s_out, [input of stage 0, ..., stage num_blocks-1])``."""
@@ -106,3 +116,12 @@ class ReconstructionDecoder(nn.Module):
             stage_inputs.append(s)
             s = stage(s, e, a, active)
         return s, stage_inputs
+
+    def forward_streaming(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor], caches: list,
+                          offset: int, n_keep: int, max_past: int) -> Tensor:
+        """One block ``s [B, K, L, F, d]`` -> final streams; ``caches`` holds one dict per stage."""
+        while len(caches) < len(self.stages):
+            caches.append({})
+        for stage, cache in zip(self.stages, caches):
+            s = stage.forward_streaming(s, e, a, active, cache, offset, n_keep, max_past)
+        return s
