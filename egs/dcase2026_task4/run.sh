@@ -181,40 +181,34 @@ else
     log "Skip the data preparation stages (0-2)"
 fi
 
+# train_all CONFIGS ARGS: train each config into ${expdir}/<exp_tag> (re-running resumes).
+train_all() {
+    local conf exp
+    # shellcheck disable=SC2086
+    eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
+        --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
+    for conf in $1; do
+        exp=${expdir}/$(exp_tag "${conf}" "$2")
+        save_cmd "${exp}"
+        log "Training ${conf} -> ${exp} (log: ${exp}/train.log; re-running resumes)"
+        # shellcheck disable=SC2086
+        ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/log/launch.log" \
+            ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${conf}" \
+                --train_data "${corpus_root}" --valid_data "${corpus_root}" \
+                --output_dir "${exp}" --ngpu "${ngpu}" $2
+    done
+}
+
 if ! "${skip_train}"; then
     if stage_on 3; then
         stage_start 3 "Train the taggers: ${tagger_configs}"
-        # shellcheck disable=SC2086
-        eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
-            --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
-        for _conf in ${tagger_configs}; do
-            _exp=${expdir}/$(exp_tag "${_conf}" "${tagger_args}")
-            save_cmd "${_exp}"
-            log "Training ${_conf} -> ${_exp} (log: ${_exp}/train.log; re-running resumes)"
-            # shellcheck disable=SC2086
-            ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${_exp}/log/launch.log" \
-                ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${_conf}" \
-                    --train_data "${corpus_root}" --valid_data "${corpus_root}" \
-                    --output_dir "${_exp}" --ngpu "${ngpu}" ${tagger_args}
-        done
+        train_all "${tagger_configs}" "${tagger_args}"
         stage_end 3
     fi
 
     if stage_on 4; then
         stage_start 4 "Train the separators (oracle queries): ${separator_configs}"
-        # shellcheck disable=SC2086
-        eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
-            --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
-        for _conf in ${separator_configs}; do
-            _exp=${expdir}/$(exp_tag "${_conf}" "${separator_args}")
-            save_cmd "${_exp}"
-            log "Training ${_conf} -> ${_exp} (log: ${_exp}/train.log; re-running resumes)"
-            # shellcheck disable=SC2086
-            ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${_exp}/log/launch.log" \
-                ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${_conf}" \
-                    --train_data "${corpus_root}" --valid_data "${corpus_root}" \
-                    --output_dir "${_exp}" --ngpu "${ngpu}" ${separator_args}
-        done
+        train_all "${separator_configs}" "${separator_args}"
         stage_end 4
     fi
 else

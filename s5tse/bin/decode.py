@@ -71,16 +71,11 @@ def _fail(message: str, status: int = 1) -> NoReturn:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from s5tse.decode.config import DECODE_DEFAULTS
-    from s5tse.utils.config import ConfigArgumentParser
     from s5tse.utils.types import str2bool
 
-    parser = ConfigArgumentParser(
-        DECODE_DEFAULTS, prog=PROG,
-        description="Decode mixtures (tagger -> bridge -> separator). See python -m pydoc "
-                    "s5tse.bin.decode for examples.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_io_arguments(parser)
+    parser = decode_argument_parser(
+        PROG, "Decode mixtures (tagger -> bridge -> separator). See python -m pydoc "
+              "s5tse.bin.decode for examples.")
     parser.add_argument("--output_dir", required=True, help="decode dir exp/<sep>/decode_<tag>_<set>")
     parser.add_argument("--job", type=int, default=1, help="this job's number, 1..num_jobs")
     parser.add_argument("--num_jobs", type=int, default=1, help="number of parallel jobs")
@@ -93,10 +88,15 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_io_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model and data options shared with ``s5tse.bin.tune_thresholds``."""
+def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser of the decoding config keys (``--config`` + ``--<key> value``) with the model
+    and data options; shared with ``s5tse.bin.tune_thresholds``."""
+    from s5tse.decode.config import DECODE_DEFAULTS
+    from s5tse.utils.config import ConfigArgumentParser
     from s5tse.utils.types import str2bool
 
+    parser = ConfigArgumentParser(DECODE_DEFAULTS, prog=prog, description=description,
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--separator_exp", required=True, help="separator experiment dir (stage 4)")
     parser.add_argument("--tagger_exp", default=None, help="tagger experiment dir (stage 3)")
     parser.add_argument("--use_oracle_labels", type=str2bool, default=False,
@@ -106,6 +106,7 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soundscape_dir", default=None, help="folder of <name>.wav mixtures")
     parser.add_argument("--oracle_dir", default=None, help="folder of the oracle targets")
     parser.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    return parser
 
 
 def resolve_config(parser: Any, argv: Sequence[str]) -> Tuple[argparse.Namespace, Dict[str, Any], str]:

@@ -47,18 +47,13 @@ def _fail(message: str, status: int = 1) -> NoReturn:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from s5tse.bin.decode import add_io_arguments
-    from s5tse.decode.config import DECODE_DEFAULTS
+    from s5tse.bin.decode import decode_argument_parser
     from s5tse.decode.tune import DEFAULT_GRID
-    from s5tse.utils.config import ConfigArgumentParser
 
     grid = ",".join(f"{v:g}" for v in DEFAULT_GRID)
-    parser = ConfigArgumentParser(
-        DECODE_DEFAULTS, prog=PROG,
-        description="Grid-search the report/query thresholds (see python -m pydoc "
-                    "s5tse.bin.tune_thresholds).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_io_arguments(parser)
+    parser = decode_argument_parser(
+        PROG, "Grid-search the report/query thresholds (see python -m pydoc "
+              "s5tse.bin.tune_thresholds).")
     parser.add_argument("--query_grid", default=grid, help="comma-separated tau_q values")
     parser.add_argument("--report_grid", default=grid, help="comma-separated tau_r values")
     parser.add_argument("--max_items", type=int, default=0,

@@ -4,13 +4,10 @@
 tests/s5tse/bin/test_download_pretrained.py.
 """
 import hashlib
-import http.server
 import io
 import re
-import socket
 import subprocess
 import sys
-import threading
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -32,6 +29,7 @@ from s5tse.pretrained import (
     select,
     sidecar_path,
 )
+from tests.fake_http import LoopbackServer
 
 M2D_DIR = "m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly"
 M2D_MEMBER = f"{M2D_DIR}/weights_ep69it3124-0.47998.pth"
@@ -104,7 +102,7 @@ def path_of(url: str) -> str:
     return urllib.parse.urlsplit(url).path
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     """Loopback server for release assets: ``files`` maps a URL path to bytes.
 
     * GitHub-like redirect: ``GET <path>`` answers 302 to ``/objects/<i>`` when ``redirect``
@@ -115,30 +113,9 @@ class FakeGitHub:
     """
 
     def __init__(self, files: dict, redirect: bool = True):
+        super().__init__()
         self.files = dict(files)
         self.redirect = redirect
-        self.drop_after: dict = {}
-        self.requests: list = []
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                with owner._lock:
-                    owner.requests.append((self.path, dict(self.headers)))
-                owner._serve(self)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def asset_requests(self, url_path: str) -> list:
         """Headers of the requests that fetched the bytes of ``url_path`` (after any redirect)."""
@@ -146,15 +123,7 @@ class FakeGitHub:
         target = f"/objects/{keys.index(url_path)}" if self.redirect else url_path
         return [h for p, h in self.requests if p == target]
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _serve(self, h):
+    def route(self, h):
         keys = list(self.files)
         m = re.fullmatch(r"/objects/(\d+)", h.path)
         if m and self.redirect and int(m.group(1)) < len(keys):
@@ -170,33 +139,7 @@ class FakeGitHub:
         else:
             h.send_error(404)
             return
-        data = self.files[path]
-        start = 0
-        rng = h.headers.get("Range")
-        if rng:
-            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
-            if start >= len(data):
-                h.send_response(416)
-                h.send_header("Content-Range", f"bytes */{len(data)}")
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            h.send_response(200)
-        body = data[start:]
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        with self._lock:
-            drop = self.drop_after.pop(path, None)
-        if drop is not None:
-            h.wfile.write(body[:drop])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
-            return
-        h.wfile.write(body)
+        self.serve_bytes(h, path, self.files[path])
 
 
 @pytest.fixture

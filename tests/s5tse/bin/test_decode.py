@@ -7,6 +7,7 @@ probabilities), so the expected labels and probabilities are known by hand.
 """
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from s5tse.bin.decode import main
 from s5tse.corpus.prepare import write_soundscape_tables
 from s5tse.corpus.testset import scan_test_set
 from s5tse.labels import SILENCE, TARGET_CLASSES
+from tests.s5tse.bin.helpers import run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -79,15 +81,7 @@ def zero_separator(model):
     model.separator.out_conv.weight.zero_()
 
 
-def run(args, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
+run = partial(run_cli, main)  # (args, capsys) -> (exit status, stdout, stderr)
 
 
 def error_line(err):
@@ -203,13 +197,9 @@ def test_two_jobs_merge_contract_and_scoring(exps, data_dir, capsys, tmp_path):
         assert [s["confidence"] for s in slots] == pytest.approx([0.9, 0.6, 0.25], abs=1e-5)
 
     # the scorer and the submission packer accept the directory
-    try:
-        score_main(["--data_dir", str(data_dir), "--estimate_dir", str(out),
-                    "--out_dir", str(out / "scoring")])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    assert status == 0, capsys.readouterr().err
+    status, _, err = run_cli(score_main, ["--data_dir", data_dir, "--estimate_dir", out,
+                                          "--out_dir", out / "scoring"], capsys)
+    assert status == 0, err
     scores = json.loads((out / "scoring" / "scores.json").read_text())
     assert scores
     plan = plan_submission(out, Path(next(iter(wav_scp.values()))).parent, "Doe", "ACME", 1,

@@ -4,6 +4,7 @@ import math
 import shutil
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import soundfile as sf
 from s5tse.bin.score import main
 from s5tse.corpus.prepare import write_soundscape_tables
 from s5tse.corpus.testset import scan_test_set
+from tests.s5tse.bin.helpers import run_cli
 
 EPS = float(np.finfo(np.float32).eps)
 
@@ -34,15 +36,7 @@ def oracle_estimates(test_set, tmp_path):
     return edir
 
 
-def run(args, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
+run = partial(run_cli, main)  # (args, capsys) -> (exit status, stdout, stderr)
 
 
 def expected_oracle_capi(sdir, odir):

@@ -6,6 +6,7 @@ computable by hand: the reported labels depend on tau_r only, and a zero estimat
 SDR 0, so its SDRi is -SDR(mixture ch 0, reference).
 """
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from s5tse.decode.tune import GridRow, select_best, threshold_grid
 from s5tse.metrics.capi import aggregate_capi, capi_sdri
 from s5tse.metrics.labels import acc_mix, acc_src
 from s5tse.utils.yaml_io import load_yaml
+from tests.s5tse.bin.helpers import run_cli
 from tests.s5tse.bin.test_decode import (
     DECODE_YAML,
     SEPARATOR_YAML,
@@ -70,14 +72,7 @@ def expected_rows(items):
     return rows
 
 
-def run(args, capsys):
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
+run = partial(run_cli, main)  # (args, capsys) -> (exit status, stdout, stderr)
 
 
 def test_grid_search_writes_the_best_thresholds(setup, capsys, monkeypatch):

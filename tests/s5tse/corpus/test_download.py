@@ -4,13 +4,11 @@
 tests/s5tse/bin/test_download_corpus.py (loaded from this file by path).
 """
 import hashlib
-import http.server
 import json
 import re
 import shutil
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from s5tse.corpus.download import (
     fetch_record_files,
 )
 from s5tse.corpus.layout import DATASET_NAME, write_dummy_dataset
+from tests.fake_http import LoopbackServer
 
 RECORD = 19328046
 
@@ -54,7 +53,7 @@ def tree_bytes(root: Path) -> dict:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-class FakeZenodo:
+class FakeZenodo(LoopbackServer):
     """A loopback HTTP server imitating the Zenodo records API and file downloads.
 
     * ``GET /api/records/<record>`` -> JSON ``{"files": [{key, size, checksum, links.self}]}``
@@ -67,32 +66,11 @@ class FakeZenodo:
     """
 
     def __init__(self, files: dict, record: int = RECORD):
+        super().__init__()
         self.files = dict(files)
         self.record = record
-        self.drop_after: dict = {}
         self.checksums: dict = {}
         self.honor_range = True
-        self.requests: list = []
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):
-                with owner._lock:
-                    owner.requests.append((self.path, dict(self.headers)))
-                owner._serve(self)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     @property
     def api_url(self) -> str:
@@ -104,15 +82,7 @@ class FakeZenodo:
     def file_requests(self, name: str) -> list:
         return [h for p, h in self.requests if p == f"/api/records/{self.record}/files/{name}/content"]
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _serve(self, h):
+    def route(self, h):
         if h.path == f"/api/records/{self.record}":
             listing = {"id": self.record, "files": [
                 {"key": name, "size": len(data),
@@ -131,34 +101,7 @@ class FakeZenodo:
             h.send_error(404)
             return
         name = m.group(1)
-        data = self.files[name]
-        start = 0
-        rng = h.headers.get("Range")
-        if rng and self.honor_range:
-            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
-            if start >= len(data):
-                h.send_response(416)
-                h.send_header("Content-Range", f"bytes */{len(data)}")
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            h.send_response(200)
-        body = data[start:]
-        h.send_header("Content-Length", str(len(body)))
-        h.send_header("Accept-Ranges", "bytes")
-        h.end_headers()
-        with self._lock:
-            drop = self.drop_after.pop(name, None)
-        if drop is not None:
-            h.wfile.write(body[:drop])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
-            return
-        h.wfile.write(body)
+        self.serve_bytes(h, name, self.files[name], honor_range=self.honor_range)
 
 
 @pytest.fixture

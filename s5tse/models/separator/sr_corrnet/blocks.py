@@ -152,13 +152,19 @@ class MultiHeadSelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.rope = rope
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
+    def _qkv(self, x: Tensor, offset: int):
+        """Project ``x [N, L, d]`` to ``q, k, v [N, H, L, dh]``; q and k rotated (frames ``offset ...``)."""
         n, length, d = x.shape
         qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, H, L, dh]
         if self.rope is not None:
             cos, sin = self.rope.cos_sin(length, x.device, offset)
             q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
+        return q, k, v
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
+        n, length, d = x.shape
+        q, k, v = self._qkv(x, offset)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(n, length, d))
 
@@ -169,11 +175,7 @@ class MultiHeadSelfAttention(nn.Module):
         previous present frames; updated with the first ``n_keep`` frames of this block.
         """
         n, length, d = x.shape
-        qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, H, L, dh]
-        if self.rope is not None:
-            cos, sin = self.rope.cos_sin(length, x.device, offset)
-            q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
+        q, k, v = self._qkv(x, offset)
         k_all, v_all = k, v
         if "k" in cache:
             k_all, v_all = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
