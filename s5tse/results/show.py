@@ -24,6 +24,8 @@ missing value as ``-``. The ``extra_rows`` of a scores.json become rows labelled
 ``<decode dir> (<row name>)``. With ``reported=True`` every table also carries the
 official 2026 baseline numbers on the development test set, labelled
 ``(reported)`` because they were copied from the task description, not measured here.
+Hand-written notes survive regeneration: everything from the line :data:`NOTES_MARKER` on
+in the existing combined file is appended to the new tables.
 
     >>> written = write_results("exp", "exp/RESULTS.md", reported=True)   # doctest: +SKIP
 """
@@ -47,6 +49,9 @@ TABLE_COLUMNS: Tuple[str, ...] = (
     "dataset", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)", "params", "RTF",
 )
 SCORES_RELPATH = os.path.join("scoring", "scores.json")
+#: Everything from this line on in the combined results file is hand-written and kept when the
+#: tables are regenerated (studies, comparisons, notes).
+NOTES_MARKER = "<!-- Notes below are kept by show_results -->"
 MISSING = "-"
 
 # Official DCASE 2026 Task 4 baseline on the development test set
@@ -307,6 +312,17 @@ def format_results(
     return "\n\n".join(parts) + "\n"
 
 
+def kept_notes(path: PathLike) -> str:
+    """The hand-written part of an existing results file: from the :data:`NOTES_MARKER` line on
+    (with a leading blank line), or ``""`` when the file or the marker is absent."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    i = text.find(NOTES_MARKER)
+    return "" if i < 0 else "\n" + text[i:]
+
+
 def write_results(
     expdir: PathLike,
     out: Optional[PathLike] = None,
@@ -334,7 +350,7 @@ def write_results(
     written = []
     text = format_results(results, expdir=expdir, env_block=env_block, reported=reported,
                           configs=configs)
-    atomic_write_text(out_path, text)
+    atomic_write_text(out_path, text + kept_notes(out_path))
     written.append(out_path)
     for system, res in results.items():
         path = Path(expdir) / system / "RESULTS.md"

@@ -3,6 +3,7 @@ import pytest
 
 from s5tse.results.show import (
     GENERATED_BY,
+    NOTES_MARKER,
     ResultsError,
     collect_results,
     find_decode_dirs,
@@ -78,6 +79,19 @@ def test_combined_results(expdir, tmp_path):
     assert "- decode_fast_valid: 8 mixtures" in notes_a
     assert "reported" not in text.lower()
     assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_hand_written_notes_survive_regeneration(expdir, tmp_path):
+    out = tmp_path / "RESULTS.md"
+    write_results(expdir, out, env_info=ENV)
+    generated = out.read_text()
+    notes = f"{NOTES_MARKER}\n## Loss comparison\n\n|objective|CAPI-SDRi|\n|---|---|\n|snr|3.0|\n"
+    out.write_text("stale tables\n\n" + notes)
+    write_results(expdir, out, env_info=ENV)
+    assert out.read_text() == generated + "\n" + notes
+    out.write_text("no marker: everything is regenerated\n")
+    write_results(expdir, out, env_info=ENV)
+    assert out.read_text() == generated
 
 
 def test_per_system_results(expdir, tmp_path):
