@@ -181,7 +181,7 @@ def test_two_jobs_merge_contract_and_scoring(exps, data_dir, capsys, tmp_path):
     assert isinstance(info["rtf"], float) and info["rtf"] > 0 and math.isfinite(info["rtf"])
     assert (info["set"], info["tag"]) == ("test", "decode")
     assert (info["report_threshold"], info["query_threshold"]) == (0.5, 0.2)
-    assert info["threshold_source"] == "config" and info["streaming"] == "offline"
+    assert info["threshold_source"] == "config" and info["streaming"] == "long_context"  # conf/decode.yaml
     assert info["num_items"] == len(names) and info["num_jobs"] == 2
     assert info["peak_rss_mb"] > 0
     assert (out / "decode_config.yaml").is_file()
