@@ -21,7 +21,6 @@ it, nothing is skipped. Each table directory is validated after writing.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections import Counter
