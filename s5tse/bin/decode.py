@@ -172,6 +172,10 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         return
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
+    if int(config["num_threads"]) > 0:
+        import torch
+
+        torch.set_num_threads(int(config["num_threads"]))
     if args.num_jobs < 1 or not 1 <= args.job <= args.num_jobs:
         _fail(f"--job must be in 1..--num_jobs (>= 1), got --job {args.job} --num_jobs "
               f"{args.num_jobs}", 2)

@@ -7,9 +7,10 @@ Keys (defaults below, ``conf/decode.yaml`` documents each)::
     frame_threshold: null      null: soft strong query; a number: binary query p >= it
     oracle_threshold_db: -60.0 oracle strong query: reference frames above this (dB re. peak)
     use_tuned_thresholds: true read <tagger_exp>/decode_thresholds.yaml when it exists
-    streaming: offline         offline | low_latency | long_context | "past,present,future"
+    streaming: long_context    offline | low_latency | long_context | "past,present,future"
     device: cpu                cpu | cuda | cuda:N
     batch_size: 1              mixtures per tagger forward (equal lengths only)
+    num_threads: 0             torch CPU threads per job (0: torch's default; run.sh gives 1 to parallel jobs)
     tagger_checkpoint: valid.acc_mix.ave.pth
     separator_checkpoint: valid.sdri.ave.pth
     resample: false            resample mixtures that are not 32 kHz (torchaudio)
@@ -42,6 +43,7 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     "streaming": "offline",
     "device": "cpu",
     "batch_size": 1,
+    "num_threads": 0,
     "tagger_checkpoint": "valid.acc_mix.ave.pth",
     "separator_checkpoint": "valid.sdri.ave.pth",
     "resample": False,
@@ -78,6 +80,8 @@ def check_decode_config(config: Mapping[str, Any]) -> None:
             f"({config['report_threshold']:g}): every reported slot must be separated")
     if int(config["batch_size"]) < 1:
         raise ConfigError(f"'batch_size' must be >= 1, got {config['batch_size']!r}")
+    if int(config["num_threads"]) < 0:
+        raise ConfigError(f"'num_threads' must be >= 0 (0: torch's default), got {config['num_threads']!r}")
     parse_streaming(config["streaming"])
 
 

@@ -286,6 +286,8 @@ def test_bad_decode_config_is_refused(exps, one_item_dir, capsys, tmp_path):
     assert status == 2 and "must not exceed report_threshold" in error_line(err)
     status, _, err = run(args + ["--streaming", "fast"], capsys)
     assert status == 2 and "'streaming' must be offline, one of long_context, low_latency" in error_line(err)
+    status, _, err = run(args + ["--num_threads", "-1"], capsys)
+    assert status == 2 and "'num_threads' must be >= 0" in error_line(err)
 
 
 def _soundscapes(tmp_path, **mixtures):
