@@ -426,18 +426,22 @@ class Scene:
         if isinstance(path_or_dict, Mapping):
             return cls.from_dict(path_or_dict)
         name = os.fspath(path_or_dict)
-        try:
-            with open(name, "r", encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise SceneError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise SceneError(f"{name}: is a directory, expected a scene JSON file") from None
-        except json.JSONDecodeError as e:
-            raise SceneError(f"{name}: invalid JSON: {e}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise SceneError(f"{name}: cannot read: {e}") from None
-        return cls.from_dict(d, source=name)
+        return cls.from_dict(_read_json(name, "a scene JSON file"), source=name)
+
+
+def _read_json(name: str, expected: str) -> Any:
+    """Parsed JSON of file ``name``; one-line :class:`SceneError` naming it otherwise."""
+    try:
+        with open(name, "r", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SceneError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise SceneError(f"{name}: is a directory, expected {expected}") from None
+    except json.JSONDecodeError as e:
+        raise SceneError(f"{name}: invalid JSON: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SceneError(f"{name}: cannot read: {e}") from None
 
 
 def padded_labels(labels: Sequence[str], num_slots: int = NUM_SLOTS) -> List[str]:
@@ -456,15 +460,7 @@ def load_metadata_list(valid_json: PathLike) -> List[Path]:
     Other keys (e.g. 2025's ``ref_event``) are ignored. Returns paths in list order.
     """
     name = os.fspath(valid_json)
-    try:
-        with open(name, "r", encoding="utf-8") as f:
-            entries = json.load(f)
-    except FileNotFoundError:
-        raise SceneError(f"{name}: no such file") from None
-    except json.JSONDecodeError as e:
-        raise SceneError(f"{name}: invalid JSON: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"{name}: cannot read: {e}") from None
+    entries = _read_json(name, "a metadata list JSON file")
     if not isinstance(entries, list):
         raise SceneError(f"{name}: expected a JSON list of {{'metadata_path': ...}} entries")
     base = Path(name).parent
