@@ -92,17 +92,21 @@ class Decoder:
         self.sep_min = separator_min_samples(self.separator)
 
     # ------------------------------------------------------------------ steps
+    def _tag(self, batch: Tensor):
+        """Tagger output of ``batch [B, 4, T]`` on the device, zero-padded to the tagger's
+        ``min_samples`` when shorter."""
+        batch = batch.to(self.device)
+        need = int(getattr(self.tagger, "min_samples", 1))
+        if batch.shape[-1] < need:
+            batch = torch.nn.functional.pad(batch, (0, need - batch.shape[-1]))
+        return self.tagger.predict(batch)
+
     def predict(self, x: Tensor) -> Optional[Tuple[Tensor, Optional[Tensor], Tensor]]:
         """Tagger on one mixture ``x [4, T]`` -> ``(weak_prob [S, 19], strong_prob [S, T', 19]
         or None without frame output, frame_times [T', 2])``; None for an all-zero mixture."""
         if not bool(x.abs().max() > 0):
             return None
-        n = x.shape[-1]
-        need = int(getattr(self.tagger, "min_samples", 1))
-        batch = x[None].to(self.device)
-        if n < need:
-            batch = torch.nn.functional.pad(batch, (0, need - n))
-        pred = self.tagger.predict(batch)
+        pred = self._tag(x[None])
         strong = pred.strong_prob[0].cpu() if self.has_strong else None
         return pred.weak_prob[0].cpu(), strong, pred.frame_times.cpu()
 
@@ -129,11 +133,7 @@ class Decoder:
         for i in todo:
             groups.setdefault(items[i][1].shape[-1], []).append(i)
         for n, idx in groups.items():
-            batch = torch.stack([items[i][1] for i in idx]).to(self.device)
-            need = int(getattr(self.tagger, "min_samples", 1))
-            if n < need:
-                batch = torch.nn.functional.pad(batch, (0, need - n))
-            pred = self.tagger.predict(batch)
+            pred = self._tag(torch.stack([items[i][1] for i in idx]))
             for b, i in enumerate(idx):
                 out[i] = self.bridge.from_tagger_output(pred, b, n, has_strong=self.has_strong)
         return out  # type: ignore[return-value]
