@@ -33,8 +33,9 @@ __all__ = ["ModelLoadError", "LoadedExperiment", "load_experiment", "count_param
 
 #: Which run.sh stage writes an experiment of each role.
 STAGE_OF = {"tagger": "stage 3 (tagger)", "separator": "stage 4 (separator)"}
-#: Tagger ``model_conf`` keys naming files that are only read at training time.
-_TRAINING_ONLY_FILES = ("m2d_weights", "fpasst_weights", "init_weights")
+#: ``model_conf`` keys naming files that only initialise training (published tagger
+#: backbones, step-1 weights, SR_CorrNet_SS weights); the checkpoint replaces them.
+_TRAINING_ONLY_FILES = ("m2d_weights", "fpasst_weights", "init_weights", "init_sr_corrnet_ss")
 
 
 class ModelLoadError(ValueError):
@@ -120,12 +121,11 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
         raise ModelLoadError(f"{cfg_path}: task is {task_name!r}, expected {role!r} "
                              f"(is this the {role} experiment?)")
     build_cfg = copy.deepcopy(config)
-    if role == "tagger":
-        conf = dict(build_cfg.get("model_conf") or {})
-        for key in _TRAINING_ONLY_FILES:
-            if conf.get(key):
-                conf[key] = None
-        build_cfg["model_conf"] = conf
+    conf = dict(build_cfg.get("model_conf") or {})
+    for key in _TRAINING_ONLY_FILES:
+        if conf.get(key):
+            conf[key] = None
+    build_cfg["model_conf"] = conf
     task = get_task(role)
     quiet = logging.getLogger("s5tse.tasks.tagger")
     level = quiet.level

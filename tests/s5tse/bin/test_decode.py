@@ -344,3 +344,20 @@ def test_resample_silent_and_short_mixtures(exps, capsys, tmp_path):
     assert not list(out.glob("silent_*.wav"))
     probs = {e["soundscape"]: e["estimate"] for e in json.loads((out / "probabilities.json").read_text())}
     assert probs["silent"] == []
+
+
+def test_training_only_weight_files_are_not_read_at_decoding(tmp_path):
+    """An SR_CorrNet_SS initialisation file named in the config is gone after training: the
+    experiment's own checkpoint is all decoding needs."""
+    from s5tse.decode.models import load_experiment
+    from s5tse.models.separator.sr_corrnet.checkpoint import export_sr_corrnet_ss_layout
+    from s5tse.models.separator.sr_corrnet.model import LabelQueriedSRCorrNet
+
+    init = tmp_path / "sr_corrnet_ss.pt"
+    torch.save(export_sr_corrnet_ss_layout(LabelQueriedSRCorrNet(preset="unit")), init)
+    yaml_path = CONF / "tuning" / "train_separator_lq_sr_corrnet_tiny.yaml"
+    exp, n = make_experiment("separator", yaml_path, tmp_path / "exp", "valid.sdri.ave.pth",
+                             overrides=["--model_conf.init_sr_corrnet_ss", str(init)])
+    init.unlink()
+    loaded = load_experiment(exp, "valid.sdri.ave.pth", "separator")
+    assert loaded.nparams == n and loaded.config["model_conf"]["init_sr_corrnet_ss"] == str(init)
