@@ -92,23 +92,18 @@ def parse_streaming(spec: Any) -> Tuple[str, Optional[Any]]:
     :data:`s5tse.streaming.STREAMING_PRESETS`; ``"past,present,future"`` (separator STFT frames)
     or a 3-list. Raises ConfigError (one line) otherwise.
     """
-    from s5tse.streaming import STREAMING_PRESETS, StreamingConfig
+    from s5tse.streaming import STREAMING_PRESETS, resolve_streaming_config
 
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("offline", "none", "")):
-        return "offline", None
-    if isinstance(spec, str) and spec in STREAMING_PRESETS:
-        return spec, STREAMING_PRESETS[spec]
-    values: Any = spec
-    if isinstance(spec, str):
-        values = [v.strip() for v in spec.split(",")]
     try:
-        if not isinstance(values, (list, tuple)) or len(values) != 3:
-            raise ValueError("need three values")
-        cfg = StreamingConfig(*[int(v) for v in values])
+        cfg = resolve_streaming_config(spec)
     except (TypeError, ValueError):
         raise ConfigError(
             f"'streaming' must be offline, one of {', '.join(sorted(STREAMING_PRESETS))} or "
             f"'past,present,future' (separator STFT frames), got {spec!r}") from None
+    if cfg is None:
+        return "offline", None
+    if isinstance(spec, str) and spec in STREAMING_PRESETS:
+        return spec, cfg
     return f"{cfg.past},{cfg.present},{cfg.future}", cfg
 
 

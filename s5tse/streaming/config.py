@@ -82,14 +82,20 @@ def resolve_streaming_config(
     spec: Union[None, str, StreamingConfig, Sequence[int]],
     hop_length: Optional[int] = None,
 ) -> Optional[StreamingConfig]:
-    """A preset name, a :class:`StreamingConfig`, ``(past, present, future)`` or None -> config.
+    """A preset name, ``"past,present,future"``, a :class:`StreamingConfig`,
+    ``(past, present, future)`` or None -> config.
 
     With ``hop_length`` the result is converted to frames of that hop (:meth:`StreamingConfig.for_hop`).
-    ``None`` stays None (offline).
+    ``None``, ``"offline"``, ``"none"`` and ``""`` (any case) give None (offline).
     """
-    if spec is None:
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("offline", "none", "")):
         return None
-    if isinstance(spec, str):
+    if isinstance(spec, str) and "," in spec:
+        values = [v.strip() for v in spec.split(",")]
+        if len(values) != 3:
+            raise ValueError(f"streaming context must be 'past,present,future', got {spec!r}")
+        cfg = StreamingConfig(*[int(v) for v in values])
+    elif isinstance(spec, str):
         if spec not in STREAMING_PRESETS:
             raise ValueError(f"unknown streaming preset {spec!r}; choose from {sorted(STREAMING_PRESETS)}")
         cfg = STREAMING_PRESETS[spec]

@@ -37,6 +37,10 @@ def test_for_hop_keeps_durations():
 
 def test_resolve():
     assert resolve_streaming_config(None) is None
+    assert resolve_streaming_config("offline") is None and resolve_streaming_config(" Offline ") is None
+    assert resolve_streaming_config("125, 32,16") == StreamingConfig(125, 32, 16)
+    with pytest.raises(ValueError):
+        resolve_streaming_config("1,2")
     assert resolve_streaming_config("long_context") == STREAMING_PRESETS["long_context"]
     assert resolve_streaming_config((3, 2, 1)) == StreamingConfig(3, 2, 1)
     assert resolve_streaming_config("long_context", hop_length=256) == StreamingConfig(500, 125, 62)
