@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import json
 import logging
 import multiprocessing
 import os
@@ -47,6 +46,8 @@ import sys
 import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
+
+from s5tse.fileio.json_file import read_json
 
 PROG = "render"
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
@@ -163,11 +164,7 @@ def collect_metadata(path: str) -> List[Path]:
         return files
     if not p.is_file():
         raise RenderCliError(f"{p}: no such file or folder")
-    try:
-        with open(p, "r", encoding="utf-8") as f:
-            content = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RenderCliError(f"{p}: invalid JSON: {e}") from None
+    content = read_json(p, error=RenderCliError)
     if isinstance(content, list):
         try:
             return load_metadata_list(p)

@@ -34,6 +34,7 @@ import numpy as np
 
 from s5tse.decode.runner import ItemResult
 from s5tse.fileio.atomic import atomic_write_text
+from s5tse.fileio.json_file import read_json
 from s5tse.labels import NUM_SLOTS, SILENCE
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -76,11 +77,7 @@ def _dump_json(path: Path, obj: Any) -> None:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DecodeOutputError(f"{path}: cannot read ({type(exc).__name__})") from None
+    return read_json(path, error=DecodeOutputError)
 
 
 def _estimates_of(output_dir: Path, names: Sequence[str]) -> Dict[str, List[Path]]:

@@ -31,7 +31,6 @@ in the existing combined file is appended to the new tables.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from s5tse.fileio.atomic import atomic_write_text
+from s5tse.fileio.json_file import read_json
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -95,13 +95,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        raise ResultsError(f"{path}: cannot read: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{path}: not valid JSON: {e}") from None
+    return read_json(path, error=ResultsError)
 
 
 def _check_metrics(values: Any, path: Path, where: str, required: bool) -> Dict[str, Any]:

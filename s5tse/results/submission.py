@@ -43,6 +43,7 @@ import numpy as np
 import soundfile as sf
 
 from s5tse.fileio.atomic import atomic_path, atomic_write_text
+from s5tse.fileio.json_file import read_json
 from s5tse.labels import NUM_SLOTS, SILENCE, TARGET_CLASSES
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -156,14 +157,9 @@ def _label_problem(label: str) -> str:
 def _read_json(path: Path, problems: List[str]) -> Any:
     """Parsed JSON, or None after appending a problem."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        problems.append(f"{path}: missing")
-    except OSError as e:
-        problems.append(f"{path}: cannot read: {e.strerror or e}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        problems.append(f"{path}: not valid JSON: {e}")
+        return read_json(path)
+    except ValueError as e:
+        problems.append(str(e))
     return None
 
 

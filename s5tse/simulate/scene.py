@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from s5tse.fileio.atomic import atomic_write_text
+from s5tse.fileio.json_file import read_json
 from s5tse.labels import NUM_SLOTS, SILENCE, check_label
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -431,17 +432,7 @@ class Scene:
 
 def _read_json(name: str, expected: str) -> Any:
     """Parsed JSON of file ``name``; one-line :class:`SceneError` naming it otherwise."""
-    try:
-        with open(name, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SceneError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise SceneError(f"{name}: is a directory, expected {expected}") from None
-    except json.JSONDecodeError as e:
-        raise SceneError(f"{name}: invalid JSON: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"{name}: cannot read: {e}") from None
+    return read_json(name, expected, error=SceneError)
 
 
 def padded_labels(labels: Sequence[str], num_slots: int = NUM_SLOTS) -> List[str]:

@@ -150,7 +150,7 @@ def test_bad_scores_files(tmp_path):
     ddir = make_decode_dir(tmp_path, "sep", "decode_x_test", {"capi_sdri": 1.0})
     path = ddir / "scoring" / "scores.json"
     path.write_text("{not json")
-    with pytest.raises(ResultsError, match="not valid JSON"):
+    with pytest.raises(ResultsError, match="invalid JSON"):
         load_decode_result(ddir)
     write_json(path, {"capi_sdri": "8.1", "acc_mix": 1, "acc_src": 1})
     with pytest.raises(ResultsError, match="'capi_sdri' must be a number"):
