@@ -204,6 +204,10 @@ def _load_init_weights(module: nn.Module, path: PathLike) -> None:
     ``checkpoint.pth``); keys and shapes must match exactly (errors name the file)."""
     from s5tse.models.tagger.checkpoint import check_state_dict, read_state_dict
 
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"model_conf.init_weights: {path} not found; it is written by the previous training "
+            "step (./run.sh stage 3 trains --tagger_configs in order: put that step first)")
     state = read_state_dict(path)
     check_state_dict(state, module.state_dict(), path=path, what=type(module).__name__)
     module.load_state_dict(state, strict=True)

@@ -57,7 +57,7 @@ def test_task_is_registered_and_configs_resolve():
     assert {p.name for p in TAGGER_CONFIGS} >= {
         "train_tagger_fusion_tiny.yaml", "train_tagger_m2dat_tiny.yaml",
         "train_tagger_fusion_real_step1.yaml", "train_tagger_fusion_real_step2.yaml",
-        "train_tagger_m2dat_real.yaml"}
+        "train_tagger_m2dat_real.yaml", "train_tagger_m2dat_real_step2.yaml"}
     for path in TAGGER_CONFIGS:
         data = yaml.safe_load(path.read_text())
         config = task.resolve_config(dict(task.defaults(), **data))
@@ -141,6 +141,29 @@ def test_init_weights_loads_a_training_output(tmp_path):
     torch.save(M2DATTaggerModel(preset="tiny").state_dict(), tmp_path / "other.pth")
     with pytest.raises(Exception, match="other.pth"):
         FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / "other.pth"))
+    with pytest.raises(FileNotFoundError, match=r"model_conf.init_weights: .*nope.pth not found; "
+                       r"it is written by the previous training step"):
+        FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / "nope.pth"))
+
+
+@pytest.mark.parametrize("step2,step1", [
+    ("train_tagger_fusion_real_step2.yaml", "train_tagger_fusion_real_step1.yaml"),
+    ("train_tagger_m2dat_real_step2.yaml", "train_tagger_m2dat_real.yaml"),
+])
+def test_step2_configs_start_from_the_file_run_sh_gives_step1(step2, step1):
+    """init_weights = exp/<step 1 config without train_>/valid.<criterion>.best.pth, with a
+    criterion step 1 keeps; step 2 trains the last two blocks at lr 1e-5, step 1 none."""
+    two = yaml.safe_load((CONF / step2).read_text())
+    one = yaml.safe_load((CONF / step1).read_text())
+    exp = "exp/" + step1[len("train_"):-len(".yaml")]
+    path = two["model_conf"]["init_weights"]
+    assert path.startswith(exp + "/valid.") and path.endswith(".best.pth")
+    criterion = path[len(exp) + len("/valid."):-len(".best.pth")]
+    assert criterion in [name for phase, name, _ in one["best_model_criterion"] if phase == "valid"]
+    assert two["model_conf"]["preset"] == one["model_conf"]["preset"] == "real"
+    assert two["optim_conf"]["lr"] == 1.0e-5 and one["optim_conf"]["lr"] == 1.0e-3
+    assert any("10|11" in rule for rule in two["freeze_param"])
+    assert not any("10|11" in rule for rule in one["freeze_param"])
 
 
 def test_activation_checkpointing_gives_the_same_gradients():
