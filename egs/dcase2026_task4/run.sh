@@ -29,10 +29,12 @@ download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g
 mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
 tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
-separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th tagger
+separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th decode tagger
 separator_args=         # extra options of every separator training; named in the exp dir
 test_sets=test          # stage 5 decodes these sets of ${datadir}
+decode_taggers=         # stage 5: the tagger configs whose models decode, one per separator config (empty: tagger_configs)
 decode_config=conf/decode.yaml  # stage 5: thresholds, streaming sizes
+gpu_inference=false     # stage 5: decode (and tune thresholds) on the GPU: --device cuda, ${cuda_cmd} --gpu 1
 decode_args=            # extra options of s5tse.bin.decode (e.g. "--streaming long_context")
 decode_tag=             # suffix of the decoding dir names (decode_<labels><tag>_<set>)
 oracle_labels=both      # stage 5: false (tagger labels), true (reference labels and spans), both
@@ -218,7 +220,7 @@ fi
 if ! "${skip_eval}"; then
     if stage_on 5; then
         stage_start 5 "Decode ${test_sets}: tagger -> bridge -> separator (${decode_config})"
-        read -r -a _taggers <<< "${tagger_configs}"
+        read -r -a _taggers <<< "${decode_taggers:-${tagger_configs}}"
         read -r -a _separators <<< "${separator_configs}"
         case "${oracle_labels}" in
             false) _label_modes="estimated" ;;
@@ -227,9 +229,17 @@ if ! "${skip_eval}"; then
             *) log "Error: --oracle_labels must be false, true or both, got '${oracle_labels}'"; exit 1 ;;
         esac
         if [ "${oracle_labels}" != true ] && [ "${#_taggers[@]}" -ne "${#_separators[@]}" ]; then
+            _what=tagger_configs
+            [ -z "${decode_taggers}" ] || _what=decode_taggers
             log "Error: stage 5 decodes the i-th separator with the i-th tagger: got" \
-                "${#_taggers[@]} tagger_configs and ${#_separators[@]} separator_configs"
+                "${#_taggers[@]} ${_what} and ${#_separators[@]} separator_configs"
             exit 1
+        fi
+        _dev_opts=()
+        _dec_cmd=${decode_cmd}
+        if "${gpu_inference}"; then
+            _dev_opts=(--device cuda)
+            _dec_cmd="${cuda_cmd} --gpu 1"
         fi
         for _i in "${!_separators[@]}"; do
             _sep=${expdir}/$(exp_tag "${_separators[_i]}" "${separator_args}")
@@ -237,9 +247,10 @@ if ! "${skip_eval}"; then
             [ "${oracle_labels}" = true ] || _tag=${expdir}/$(exp_tag "${_taggers[_i]}" "${tagger_args}")
             if [ -n "${_tag}" ] && "${tune_thresholds}"; then
                 log "Tuning the report/query thresholds of ${_tag} on ${dumpdir}/valid with ${_sep}"
-                ${decode_cmd} "${_tag}/log/tune_thresholds.log" \
+                ${_dec_cmd} "${_tag}/log/tune_thresholds.log" \
                     ${python} -m s5tse.bin.tune_thresholds --config "${decode_config}" \
-                        --tagger_exp "${_tag}" --separator_exp "${_sep}" --data "${dumpdir}/valid"
+                        --tagger_exp "${_tag}" --separator_exp "${_sep}" --data "${dumpdir}/valid" \
+                        ${_dev_opts[@]+"${_dev_opts[@]}"}
             fi
             for _mode in ${_label_modes}; do
                 if [ "${_mode}" = oracle ]; then
@@ -257,11 +268,12 @@ if ! "${skip_eval}"; then
                     save_cmd "${_dir}"
                     log "Decoding ${datadir}/${_set} -> ${_dir} (${_nj} jobs, logs in ${_dir}/log)"
                     _opts=(--config "${decode_config}" --separator_exp "${_sep}" "${_label_opts[@]}"
-                           --data "${datadir}/${_set}" --output_dir "${_dir}" --num_jobs "${_nj}")
+                           --data "${datadir}/${_set}" --output_dir "${_dir}" --num_jobs "${_nj}"
+                           ${_dev_opts[@]+"${_dev_opts[@]}"})
                     # shellcheck disable=SC2086
                     _threads=()  # parallel jobs share the cores: one thread each
                     [ "${_nj}" -eq 1 ] || _threads=(--num_threads 1)
-                    ${decode_cmd} JOB=1:"${_nj}" "${_dir}/log/decode.JOB.log" \
+                    ${_dec_cmd} JOB=1:"${_nj}" "${_dir}/log/decode.JOB.log" \
                         ${python} -m s5tse.bin.decode "${_opts[@]}" --job JOB --overwrite true \
                             ${_threads[@]+"${_threads[@]}"} ${decode_args}
                     # shellcheck disable=SC2086

@@ -4,6 +4,7 @@ import math
 import re
 import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,64 @@ def test_stage_0_downloads_from_zenodo(repo_root, subprocess_env, tmp_path):
         )
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "dl" / "DCASE2026Task4Dataset" / "data" / "dev_set" / "room_ir" / "valid").is_dir()
+
+
+def fake_python(tmp_path):
+    """An interpreter stand-in that records its arguments, one line per call, and succeeds."""
+    script = tmp_path / "fake_python"
+    script.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "${FAKE_PYTHON_LOG}"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
+    """conf/real.conf, stages 3-5 with a recording interpreter: every step 1 trains before its
+    step 2 on DCASE2026T4, the step-2 taggers decode (thresholds tuned first) on the GPU."""
+    log = tmp_path / "calls.txt"
+    corpus = tmp_path / "DCASE2026Task4Dataset"
+    env = dict(subprocess_env, FAKE_PYTHON_LOG=str(log), DCASE2026T4=str(corpus))
+    data = tmp_path / "data"
+    (data / "test").mkdir(parents=True)
+    (data / "test" / "wav.scp").write_text("a a.wav\nb b.wav\nc c.wav\n")
+    exp = tmp_path / "exp"
+    res = run_recipe(repo_root, env, "--config", "conf/real.conf", "--stage", "3",
+                     "--stop_stage", "5", "--python", str(fake_python(tmp_path)),
+                     "--datadir", str(data), "--expdir", str(exp), "--nj", "2",
+                     "--oracle_labels", "false")
+    assert res.returncode == 0, res.stdout + res.stderr
+    calls = [line.split() for line in log.read_text().splitlines()]
+
+    def option(call, name):
+        return call[call.index(name) + 1]
+
+    trained = [(option(c, "--config"), option(c, "--output_dir"), option(c, "--train_data"))
+               for c in calls if c[:2] == ["-m", "s5tse.bin.train"]]
+    assert [(Path(conf).name, Path(out).name) for conf, out, _ in trained] == [
+        ("train_tagger_fusion_real_step1.yaml", "tagger_fusion_real_step1"),
+        ("train_tagger_fusion_real_step2.yaml", "tagger_fusion_real_step2"),
+        ("train_tagger_m2dat_real.yaml", "tagger_m2dat_real"),
+        ("train_tagger_m2dat_real_step2.yaml", "tagger_m2dat_real_step2"),
+        ("train_separator_lq_sr_corrnet_base.yaml", "separator_lq_sr_corrnet_base"),
+        ("train_separator_resunetk_official.yaml", "separator_resunetk_official")]
+    assert {data_root for _, _, data_root in trained} == {str(corpus)}
+
+    tuned = [(Path(option(c, "--separator_exp")).name, Path(option(c, "--tagger_exp")).name,
+              option(c, "--device")) for c in calls if c[:2] == ["-m", "s5tse.bin.tune_thresholds"]]
+    assert tuned == [("separator_lq_sr_corrnet_base", "tagger_fusion_real_step2", "cuda"),
+                     ("separator_resunetk_official", "tagger_m2dat_real_step2", "cuda")]
+    decoded = [c for c in calls if c[:2] == ["-m", "s5tse.bin.decode"]]
+    jobs = [c for c in decoded if "--job" in c]
+    assert len(jobs) == 4 and {option(c, "--num_jobs") for c in jobs} == {"2"}
+    assert all(option(c, "--device") == "cuda" for c in decoded)
+    assert sorted(Path(option(c, "--output_dir")).relative_to(exp).as_posix()
+                  for c in decoded if "--merge" in c) == [
+        "separator_lq_sr_corrnet_base/decode_fusion_real_step2_test",
+        "separator_resunetk_official/decode_m2dat_real_step2_test"]
+
+
+def test_decode_taggers_must_pair_with_the_separators(repo_root, subprocess_env, tmp_path):
+    res = run_recipe(repo_root, subprocess_env, "--stage", "5", "--stop_stage", "5",
+                     "--expdir", str(tmp_path / "exp"),
+                     "--decode_taggers", "conf/tuning/train_tagger_fusion_mini.yaml")
+    assert res.returncode == 1
+    assert "got 1 decode_taggers and 2 separator_configs" in res.stdout
