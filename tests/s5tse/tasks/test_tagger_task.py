@@ -250,7 +250,7 @@ def test_tiny_tagger_memorises_a_batch(overfit_batch, model_cls, steps):
     first = None
     for _ in range(steps):
         loss, stats, _ = model(**overfit_batch)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
