@@ -34,8 +34,9 @@ from s5tse.bridge import Bridge, BridgeOutput, oracle_queries
 from s5tse.decode.inputs import DecodeItem, read_references
 from s5tse.decode.models import LoadedExperiment
 from s5tse.labels import NUM_SLOTS
+from s5tse.streaming.chunked import min_input_samples
 
-__all__ = ["Decoder", "ItemResult", "separator_min_samples"]
+__all__ = ["Decoder", "ItemResult"]
 
 
 @dataclass
@@ -48,12 +49,6 @@ class ItemResult:
     bridge: BridgeOutput
     sources: np.ndarray
     compute_seconds: float
-
-
-def separator_min_samples(net: torch.nn.Module) -> int:
-    """Shortest input the separator's STFT accepts (``n_fft // 2 + 1`` for reflect padding)."""
-    n_fft = getattr(net, "n_fft", None) or getattr(getattr(net, "config", None), "n_fft", None)
-    return int(n_fft) // 2 + 1 if n_fft else 1
 
 
 def _sync(device: torch.device) -> None:
@@ -89,7 +84,7 @@ class Decoder:
         self.oracle = bool(oracle)
         self.oracle_threshold_db = float(oracle_threshold_db)
         self.resample = bool(resample)
-        self.sep_min = separator_min_samples(self.separator)
+        self.sep_min = min_input_samples(self.separator)
 
     # ------------------------------------------------------------------ steps
     def _tag(self, batch: Tensor):

@@ -12,14 +12,12 @@ result equals the offline forward.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from s5tse.streaming.config import StreamingConfig
 
-__all__ = ["model_hop", "slice_strong", "separate_chunked"]
+__all__ = ["model_hop", "min_input_samples", "slice_strong", "separate_chunked"]
 
 
 def model_hop(model: torch.nn.Module) -> int:
@@ -29,6 +27,13 @@ def model_hop(model: torch.nn.Module) -> int:
         if isinstance(value, int) and value > 0:
             return value
     raise ValueError(f"{type(model).__name__}: no STFT hop found (frame_hop / hop_length)")
+
+
+def min_input_samples(model: torch.nn.Module) -> int:
+    """Shortest input the separator's STFT accepts (``n_fft // 2 + 1`` for reflect padding;
+    ``n_fft`` of the model or of its ``config``; 1 without either)."""
+    n_fft = getattr(model, "n_fft", None) or getattr(getattr(model, "config", None), "n_fft", None)
+    return int(n_fft) // 2 + 1 if n_fft else 1
 
 
 def slice_strong(strong: Tensor, num_samples: int, start: int, stop: int) -> Tensor:
@@ -56,7 +61,7 @@ def separate_chunked(model: torch.nn.Module, mixture: Tensor, strong: Tensor, we
     config = config.for_hop(hop)
     n = mixture.shape[-1]
     body, left, right = config.present * hop, config.past * hop, config.future * hop
-    min_len = int(getattr(model, "n_fft", 0)) // 2 + 1
+    min_len = min_input_samples(model)
     pieces = []
     for start in range(0, n, body):
         stop = min(n, start + body)
@@ -69,7 +74,3 @@ def separate_chunked(model: torch.nn.Module, mixture: Tensor, strong: Tensor, we
         pieces.append(y[0, :, start - lo: stop - lo])
     return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
 
-
-def num_chunks(num_samples: int, config: StreamingConfig, hop: int) -> int:
-    """Number of centre chunks for ``num_samples`` samples."""
-    return math.ceil(num_samples / (config.for_hop(hop).present * hop))

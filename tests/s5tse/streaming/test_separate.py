@@ -4,7 +4,7 @@ import torch
 
 from s5tse.models.separator.resunetk import ResUNetK
 from s5tse.streaming import STREAMING_PRESETS, StreamingConfig, separate
-from s5tse.streaming.chunked import slice_strong
+from s5tse.streaming.chunked import min_input_samples, slice_strong
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,3 +71,12 @@ def test_slice_strong():
     assert slice_strong(strong, 8000, 0, 8000) is strong
     assert slice_strong(strong, 8000, 640, 1600).tolist() == [[2.0, 3.0, 4.0]] * 2
     assert slice_strong(strong, 8000, 7990, 8000).tolist() == [[24.0]] * 2
+
+
+def test_min_input_samples_reads_n_fft_of_the_model_or_its_config(resunet):
+    from s5tse.models.separator.sr_corrnet.model import LabelQueriedSRCorrNet
+
+    assert min_input_samples(resunet) == 256 // 2 + 1                 # ResUNetK.n_fft
+    sr = LabelQueriedSRCorrNet(preset="unit")
+    assert not hasattr(sr, "n_fft") and min_input_samples(sr) == sr.config.n_fft // 2 + 1
+    assert min_input_samples(torch.nn.Linear(2, 2)) == 1              # no STFT
