@@ -60,7 +60,7 @@ log = logging.getLogger(PROG)
 
 def _peek_task(argv: Sequence[str]) -> Optional[str]:
     """The task named by ``--task X`` or, failing that, by the last config file's ``task:``."""
-    from s5tse.utils.config import ConfigError, _read_yaml_file
+    from s5tse.utils.config import ConfigError, read_config_file
 
     task, configs = None, []
     i = 0
@@ -83,7 +83,7 @@ def _peek_task(argv: Sequence[str]) -> Optional[str]:
     if task is not None:
         return task
     for path in configs:
-        data = _read_yaml_file(path)
+        data = read_config_file(path)
         if data.get("task") is not None:
             if not isinstance(data["task"], str):
                 raise ConfigError(f"{path}: 'task' must be a name, got {data['task']!r}")

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from s5tse.utils.config import ConfigError, parse_overrides
+from s5tse.utils.config import ConfigError, parse_overrides, read_config_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -114,18 +114,13 @@ def apply_tuned_thresholds(config: Dict[str, Any], tagger_exp: Optional[PathLike
     Returns ``(config, source)`` with ``source`` the file used, or ``"config"``.
     Raises ConfigError naming the file if it is malformed.
     """
-    from s5tse.utils.yaml_io import load_yaml
-
     if tagger_exp is None or not config.get("use_tuned_thresholds", True):
         return config, "config"
     path = Path(tagger_exp) / TUNED_THRESHOLDS
     if not path.is_file():
         return config, "config"
-    try:
-        tuned = load_yaml(path)
-    except Exception as exc:  # yaml errors are multi-line
-        raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from None
-    if not isinstance(tuned, dict) or any(k not in tuned for k in TUNED_KEYS):
+    tuned = read_config_file(path)
+    if any(k not in tuned for k in TUNED_KEYS):
         raise ConfigError(f"{path}: expected a mapping with {' and '.join(TUNED_KEYS)}")
     tuned_ckpt = Path(str(tuned.get("tagger_checkpoint") or "")).name
     if tuned_ckpt and tuned_ckpt != Path(str(config.get("tagger_checkpoint"))).name:

@@ -28,8 +28,7 @@ import torch
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["ModelLoadError", "LoadedExperiment", "load_experiment", "count_parameters",
-           "STAGE_OF"]
+__all__ = ["ModelLoadError", "LoadedExperiment", "load_experiment", "STAGE_OF"]
 
 #: Which run.sh stage writes an experiment of each role.
 STAGE_OF = {"tagger": "stage 3 (tagger)", "separator": "stage 4 (separator)"}
@@ -53,7 +52,7 @@ class LoadedExperiment:
         model_name: ``config["model"]`` (``fusion``, ``m2dat``, ``lq_sr_corrnet``, ``resunetk``).
         network: the tagger (``predict``) or separator (``forward(mixture, strong, weak)``),
             eval mode, on CPU.
-        nparams: parameters of ``network`` (``numel`` of ``parameters()``; losses excluded).
+        nparams: parameter elements of ``network`` (losses excluded).
     """
 
     role: str
@@ -69,11 +68,6 @@ class LoadedExperiment:
         """Whether a tagger has frame-level output (False for the M2DAT baseline, whose
         ``strong_prob`` is its clip probability repeated)."""
         return self.role == "tagger" and self.model_name != "m2dat"
-
-
-def count_parameters(module: torch.nn.Module) -> int:
-    """Number of parameter elements (each shared tensor counted once)."""
-    return int(sum(p.numel() for p in module.parameters()))
 
 
 def _missing(path: Path, what: str, role: str) -> ModelLoadError:
@@ -94,8 +88,8 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     """
     from s5tse.models.tagger.checkpoint import CheckpointError, check_state_dict, read_state_dict
     from s5tse.tasks import get_task
-    from s5tse.utils.config import ConfigError
-    from s5tse.utils.yaml_io import load_yaml
+    from s5tse.train.optim import count_parameters
+    from s5tse.utils.config import ConfigError, read_config_file
 
     if role not in STAGE_OF:
         raise ValueError(f"role must be one of {sorted(STAGE_OF)}, got {role!r}")
@@ -111,11 +105,9 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     if not ckpt.is_file():
         raise _missing(ckpt, f"{role} checkpoint", role)
     try:
-        config = load_yaml(cfg_path)
-    except Exception as exc:  # yaml errors are multi-line
-        raise ModelLoadError(f"{cfg_path}: cannot read the config ({type(exc).__name__})") from None
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{cfg_path}: expected a mapping (a training config.yaml)")
+        config = dict(read_config_file(cfg_path))
+    except ConfigError as exc:
+        raise ModelLoadError(str(exc)) from None
     task_name = config.get("task")
     if task_name != role:
         raise ModelLoadError(f"{cfg_path}: task is {task_name!r}, expected {role!r} "
@@ -149,4 +141,4 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     network.eval()
     return LoadedExperiment(role=role, exp_dir=exp, checkpoint=ckpt, config=config,
                             model_name=str(config.get("model", "")).lower(), network=network,
-                            nparams=count_parameters(network))
+                            nparams=count_parameters(network)[0])

@@ -165,7 +165,7 @@ def parse_overrides(tokens: Sequence[str]) -> List[Tuple[str, Any]]:
     return pairs
 
 
-def _read_yaml_file(path: PathLike) -> Mapping:
+def read_config_file(path: PathLike) -> Mapping:
     """Load one config file as a mapping; any problem is a one-line ConfigError."""
     try:
         data = load_yaml(path)
@@ -212,7 +212,7 @@ def load_config(
     """
     config = _plain(defaults)
     for path in config_files or ():
-        config = _merge(defaults, config, _read_yaml_file(path), "", str(path))
+        config = _merge(defaults, config, read_config_file(path), "", str(path))
     for key, value in parse_overrides(list(overrides or ())):
         for part in reversed(key.split(".")):  # "a.b" -> {"a": {"b": value}}
             value = {part: value}

@@ -361,3 +361,24 @@ def test_training_only_weight_files_are_not_read_at_decoding(tmp_path):
     init.unlink()
     loaded = load_experiment(exp, "valid.sdri.ave.pth", "separator")
     assert loaded.nparams == n and loaded.config["model_conf"]["init_sr_corrnet_ss"] == str(init)
+
+
+@pytest.mark.parametrize("target", ["tagger_config", "separator_config", "tuned_thresholds"])
+def test_malformed_yaml_files_are_one_line_errors(exps, one_item_dir, capsys, tmp_path, target):
+    """A broken config.yaml of an experiment or decode_thresholds.yaml: one line naming the file
+    and the YAML line, no traceback."""
+    import shutil
+
+    tagger, sep = tmp_path / "tagger", tmp_path / "separator"
+    shutil.copytree(exps["tagger"], tagger)
+    shutil.copytree(exps["separator"], sep)
+    bad = {"tagger_config": tagger / "config.yaml", "separator_config": sep / "config.yaml",
+           "tuned_thresholds": tagger / "decode_thresholds.yaml"}[target]
+    bad.write_text("report_threshold: 0.5\nquery_threshold: [0.3\n")
+    args = ["--config", DECODE_YAML, "--separator_exp", sep, "--tagger_exp", tagger,
+            "--data", one_item_dir, "--output_dir", tmp_path / "decode_x_one"]
+    status, _, err = run(args, capsys)
+    line = error_line(err)
+    assert status == (2 if target == "tuned_thresholds" else 1)
+    assert f"{bad}: invalid YAML at line " in line
+    assert "Traceback" not in err
