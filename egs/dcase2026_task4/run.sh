@@ -270,9 +270,9 @@ if ! "${skip_eval}"; then
                     _opts=(--config "${decode_config}" --separator_exp "${_sep}" "${_label_opts[@]}"
                            --data "${datadir}/${_set}" --output_dir "${_dir}" --num_jobs "${_nj}"
                            ${_dev_opts[@]+"${_dev_opts[@]}"})
-                    # shellcheck disable=SC2086
                     _threads=()  # parallel jobs share the cores: one thread each
                     [ "${_nj}" -eq 1 ] || _threads=(--num_threads 1)
+                    # shellcheck disable=SC2086
                     ${_dec_cmd} JOB=1:"${_nj}" "${_dir}/log/decode.JOB.log" \
                         ${python} -m s5tse.bin.decode "${_opts[@]}" --job JOB --overwrite true \
                             ${_threads[@]+"${_threads[@]}"} ${decode_args}
