@@ -55,6 +55,7 @@ from s5tse.corpus.download import (
     download_file,
     file_checksum,
 )
+from s5tse.fileio.atomic import atomic_path, atomic_write_text
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -250,10 +251,7 @@ def read_sidecar(path: PathLike) -> Optional[str]:
 
 
 def _write_sidecar(path: Path, digest: str) -> None:
-    side = sidecar_path(path)
-    tmp = side.with_name(f".{side.name}.tmp{os.getpid()}")
-    tmp.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
-    os.replace(tmp, side)
+    atomic_write_text(sidecar_path(path), f"{digest}  {path.name}\n")
 
 
 def _sha256(path: Path) -> str:
@@ -406,18 +404,14 @@ def _test_archive(archive: Path, fresh: bool, url: str) -> None:
 def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: Output, dest: Path,
                     archive: Path) -> str:
     """Stream ``info`` into a temporary file, check it, rename it to ``dest``; returns its sha256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     label = f"{dest} (member {info.filename} of {archive})"
     h = hashlib.sha256()
-    try:
+    with atomic_path(dest) as tmp:  # renamed onto dest only if every check passes
         try:
             with zf.open(info) as src, open(tmp, "wb") as dst:
                 for block in iter(lambda: src.read(_HASH_BLOCK), b""):
                     h.update(block)
                     dst.write(block)
-                dst.flush()
-                os.fsync(dst.fileno())
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
             raise PretrainedError(f"{label}: extraction failed: {e}") from e
         digest = h.hexdigest()
@@ -427,10 +421,6 @@ def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: Output, des
             raise PretrainedError(f"{label}: sha256 {digest}, expected {out.sha256.lower()} "
                                   f"from the manifest")
         check_content(tmp, out.check, label)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return digest
 
 
