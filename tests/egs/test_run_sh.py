@@ -61,8 +61,9 @@ def test_usage_errors_exit_2_with_usage(repo_root, subprocess_env, args, message
 
 def test_stage_0_writes_env_info_and_command(repo_root, subprocess_env, tmp_path):
     expdir = tmp_path / "exp"
+    env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
     res = run_recipe(
-        repo_root, subprocess_env,
+        repo_root, env,
         "--stage", "0", "--stop-stage", "0", "--expdir", str(expdir),
     )
     assert res.returncode == 0, res.stdout + res.stderr
@@ -71,6 +72,27 @@ def test_stage_0_writes_env_info_and_command(repo_root, subprocess_env, tmp_path
     assert re.search(r"^\S+ \(run\.sh:\d+:main\) Stage 0: ", res.stdout, re.M)
     assert re.search(r"Stage 0 done \[elapsed=\d+s\]", res.stdout)
     assert "--stop-stage 0" in (expdir / "cmd.txt").read_text()
+    assert (tmp_path / "mini" / "DCASE2026Task4Dataset" / ".mini_corpus.json").is_file()
+
+
+def test_ci_profile_writes_only_under_ci(repo_root, subprocess_env):
+    """conf/ci.conf, sourced as run.sh does: corpus, tables, audio, experiments and results all
+    under ci/ (away from the default run's), while an exported MINI_CORPUS still wins."""
+    recipe = repo_root / RECIPE
+    show = ('. conf/ci.conf; printf "%s\n" "$MINI_CORPUS" "$datadir" "$dumpdir" "$expdir" '
+            '"$results"')
+    env = {k: v for k, v in subprocess_env.items() if k != "MINI_CORPUS"}
+    out = subprocess.run(["bash", "-c", show], cwd=recipe, env=env, capture_output=True,
+                         text=True, check=True).stdout.split("\n")[:5]
+    assert out[0] == f"{recipe}/ci/corpus/mini/DCASE2026Task4Dataset"
+    assert out[1:] == ["ci/data", "ci/dump", "ci/exp", "ci/RESULTS.md"]
+    defaults = declared_options(repo_root)
+    assert [defaults[k] for k in ("datadir", "dumpdir", "expdir", "results")] == [
+        "data", "dump", "exp", "RESULTS.md"]
+    env["MINI_CORPUS"] = "/elsewhere/DCASE2026Task4Dataset"
+    out = subprocess.run(["bash", "-c", show], cwd=recipe, env=env, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    assert out[0] == "/elsewhere/DCASE2026Task4Dataset"
 
 
 def test_stage_range_outside_runs_nothing(repo_root, subprocess_env, tmp_path):
