@@ -285,7 +285,7 @@ if ! "${skip_eval}"; then
     fi
 
     if stage_on 6; then
-        stage_start 6 "Score every decoding directory ${expdir}/*/decode_*, write RESULTS.md"
+        stage_start 6 "Score every decoding directory ${expdir}/*/decode_*, write ${results}"
         _dirs=$(decode_dirs)
         if [ -z "${_dirs}" ]; then
             nothing_for 6 "no decoding directories ${expdir}/*/decode_<tag>_<set>; run stage 5 first"
