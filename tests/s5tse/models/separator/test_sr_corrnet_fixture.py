@@ -1,0 +1,87 @@
+"""The separator's numerics and state-dict layout are pinned to commit e1ed361 (issue 14).
+
+``fixtures/sr_corrnet_e1ed361{,_state}.pt`` were written by ``fixtures/make_sr_corrnet_fixture.py``
+with the code of e1ed361 (before the speed-ups): a fixed-seed small model exercising frequency
+taps, FiLM re-injection, duplicate classes, a silent slot and the auxiliary heads; its outputs in
+train and eval mode and fixed random projections of its parameter gradients.
+"""
+import hashlib
+import os
+
+import pytest
+import torch
+
+from s5tse.models.separator.sr_corrnet import SR_CORRNET_PRESETS, LabelQueriedSRCorrNet
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+@pytest.fixture(scope="module")
+def fx():
+    return torch.load(os.path.join(HERE, "sr_corrnet_e1ed361.pt"), weights_only=False)
+
+
+def _model(fx, **overrides):
+    model = LabelQueriedSRCorrNet(config=dict(fx["config"], **overrides))
+    state = torch.load(os.path.join(HERE, "sr_corrnet_e1ed361_state.pt"))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _close(new, ref, rtol=1e-5):
+    """Max abs error within ``rtol`` of the reference's max magnitude (and elementwise rtol)."""
+    torch.testing.assert_close(new, ref, rtol=rtol, atol=rtol * float(ref.abs().max()))
+
+
+def _grad_projection(name, grad):
+    g = torch.Generator().manual_seed(1000 + 7 * len(name) + grad.numel())
+    r = torch.randn(3, grad.numel(), generator=g, dtype=torch.float64)
+    return r @ grad.detach().double().flatten()
+
+
+def _digest(state):
+    lines = sorted(f"{k}:{tuple(v.shape)}" for k, v in state.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def test_e1ed361_state_dict_loads_strictly(fx):
+    model = _model(fx)
+    state = torch.load(os.path.join(HERE, "sr_corrnet_e1ed361_state.pt"))
+    assert sorted(model.state_dict()) == sorted(state)
+
+
+@pytest.mark.parametrize("preset", sorted(SR_CORRNET_PRESETS))
+def test_preset_state_dict_layout_unchanged(fx, preset):
+    # the digests were computed from the presets at e1ed361: same keys and shapes
+    assert _digest(LabelQueriedSRCorrNet.from_preset(preset).state_dict()) == fx["preset_key_digest"][preset]
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_train_outputs_and_gradients_match_e1ed361(fx, checkpointing):
+    model = _model(fx, activation_checkpointing=checkpointing).train()
+    y, ex = model(fx["mixture"], fx["strong"], fx["weak"])
+    _close(y.detach(), fx["train_masked_y"])
+    assert len(ex["aux"]) == len(fx["train_masked_aux"]) == 2
+    for a, ref in zip(ex["aux"], fx["train_masked_aux"]):
+        _close(a.detach(), ref)
+    assert not ex["active"][1, 2] and (y[1, 2] == 0).all()
+    g = torch.Generator().manual_seed(5)
+    r = torch.randn(y.shape, generator=g)
+    (torch.sum(y * r) + sum(0.5 * torch.sum(a * r) for a in ex["aux"])).backward()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == fx["grad_names"]
+    proj = torch.stack([_grad_projection(n, p.grad) for n, p in model.named_parameters()])
+    ref = fx["grad_proj"]
+    # per parameter, relative to the size of its projections (float32 backward, summation order)
+    scale = ref.abs().amax(dim=1, keepdim=True).clamp_min(1e-3 * float(ref.abs().max()))
+    assert float(((proj - ref).abs() / scale).max()) < 1e-4
+
+
+def test_eval_outputs_match_e1ed361(fx):
+    model = _model(fx).eval()
+    with torch.no_grad():
+        y_all, ex = model(fx["mixture"], fx["strong_all"], fx["weak_all"])
+        y_masked, _ = model(fx["mixture"], fx["strong"], fx["weak"])
+    assert ex["active"].all() and ex["aux"] == []
+    _close(y_all, fx["eval_all_y"])
+    _close(y_masked, fx["train_masked_y"])  # no dropout: eval = train output
