@@ -323,9 +323,13 @@ if stage_on 7; then
         _wav=$(head -n 1 "${datadir}/${submission_set}/wav.scp" | cut -d' ' -f2-)
         _number=${submission_number}
         for _dir in ${_dirs}; do
-            _dev=${_dir%_"${submission_set}"}_test/scoring/scores.json
+            # the dev test set's scores in the official evaluator's structure
+            _dev=${_dir%_"${submission_set}"}_test/scoring/official_results.json
             _dev_opt=()
-            [ ! -f "${_dev}" ] || _dev_opt=(--dev_results "${_dev}")
+            if [ -f "${_dev}" ]; then
+                _dev_wav=$(head -n 1 "${datadir}/test/wav.scp" | cut -d' ' -f2-)
+                _dev_opt=(--dev_results "${_dev}" --dev_soundscape_dir "$(dirname "${_dev_wav}")")
+            fi
             ${python} -m s5tse.bin.pack_submission --decode_dir "${_dir}" \
                 --soundscape_dir "$(dirname "${_wav}")" --author "${submission_author}" \
                 --affiliation "${submission_affiliation}" --number "${_number}" \

@@ -7,7 +7,8 @@ Usage:
         --decode_dir exp/separator_resunetk/decode_default_eval \
         --soundscape_dir /data/DCASE2026Task4EvaluationDataset/data/eval_set/synthesized/eval/soundscape \
         --author Doe --affiliation ACME --number 1 --out_dir submission \
-        --dev_results exp/separator_resunetk/decode_default_test/scoring/scores.json
+        --dev_results exp/separator_resunetk/decode_default_test/scoring/official_results.json \
+        --dev_soundscape_dir corpus/DCASE2026Task4Dataset/data/dev_set/synthesized/test/soundscape
 
 writes ``submission/Doe_ACME_task4_1/{eval_out/*.wav, eval_results.json,
 dev_set_test_results.json}`` and ``submission/Doe_ACME_task4_1.zip``. Upload the zip
@@ -15,7 +16,8 @@ and put its URL into ``Doe_ACME_task4.audio_url.txt`` as the task asks.
 
 Everything is checked before anything is written (names, labels, 32 kHz mono,
 mixture length, NaN/Inf, at most 3 estimates per soundscape, probabilities.json
-against the files, nparams, author/affiliation/number); every problem is printed
+against the files, nparams, author/affiliation/number, the dev results in the official
+evaluator's structure covering every dev test soundscape); every problem is printed
 as one ``pack_submission: error: ...`` line naming its file, and the exit status
 is 1. An existing zip is kept unless ``--overwrite true``.
 """
@@ -48,7 +50,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--number", required=True, help="submission number (1, 2, ...)")
     parser.add_argument("--out_dir", required=True, help="where the folder and the zip go")
     parser.add_argument("--dev_results", default=None,
-                        help="scores.json of the development test set -> dev_set_test_results.json")
+                        help="official_results.json of the scored development test set (written by "
+                             "s5tse.bin.score) -> dev_set_test_results.json")
+    parser.add_argument("--dev_soundscape_dir", default=None,
+                        help="the development test soundscapes; --dev_results must list exactly "
+                             "these (the official check)")
     parser.add_argument("--overwrite", type=str2bool, default=False,
                         help="replace an existing zip of the same name")
     return parser
@@ -62,7 +68,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     try:
         plan = plan_submission(
             args.decode_dir, args.soundscape_dir, args.author, args.affiliation, args.number,
-            args.out_dir, dev_results=args.dev_results, overwrite=args.overwrite,
+            args.out_dir, dev_results=args.dev_results,
+            dev_soundscape_dir=args.dev_soundscape_dir, overwrite=args.overwrite,
         )
         for warning in plan.warnings:
             logging.warning("%s", warning)

@@ -17,7 +17,9 @@ Usage:
 Estimates are ``<soundscape>_<slot>_<Label>.wav`` files (mono, 32 kHz, mixture length),
 as in the official submission; a soundscape without any estimate file predicted nothing
 (a warning says how many). Writes ``OUT/scores.json`` (headline numbers, per-mixture
-values, breakdowns) and ``OUT/scores.md`` (tables), and prints the headline numbers.
+values, breakdowns), ``OUT/scores.md`` (tables) and ``OUT/official_results.json`` (the
+official evaluator's results structure, the submission's ``dev_set_test_results.json``;
+:mod:`s5tse.scoring.official`), and prints the headline numbers.
 ``--unprocessed_row true`` adds the row "unprocessed mixture (oracle labels)" (mixture
 channel 0 as the estimate of each reference: CAPI-SDRi 0 by definition, its mean SDR
 is the input SDR). Metric definitions: s5tse.metrics.capi, s5tse.metrics.labels.
@@ -67,6 +69,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: Optional[List[str]] = None) -> None:
     from s5tse.fileio.table import TableError
     from s5tse.scoring.io import items_from_folders, items_from_tables, warn_missing_estimates
+    from s5tse.scoring.official import write_official_results
     from s5tse.scoring.score import format_headline, headline, score_set, write_scores
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
@@ -89,6 +92,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         result = score_set(items, nj=args.nj, unprocessed=args.unprocessed_row)
         extra = {UNPROCESSED_ROW: headline(result.unprocessed)} if result.unprocessed else None
         json_path, _ = write_scores(result, args.out_dir, extra_rows=extra)
+        write_official_results(items, result, args.estimate_dir, args.out_dir)
     except (TableError, ValueError, OSError) as e:
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     for line in format_headline(result):
@@ -96,7 +100,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     if result.unprocessed is not None:
         u = result.unprocessed
         print(f"{UNPROCESSED_ROW}: CAPI-SDRi {u.capi_sdri:.3f} dB, mean SDR {u.mean_sdr:.3f} dB")
-    logging.info("wrote %s and scores.md", json_path)
+    logging.info("wrote %s, scores.md and official_results.json", json_path)
 
 
 if __name__ == "__main__":

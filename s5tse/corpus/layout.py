@@ -45,6 +45,7 @@ DEV_SET = "data/dev_set"
 
 #: Paths (relative to ``data/dev_set``) that must exist; ``metadata/valid.json`` is a file.
 REQUIRED: List[str] = [
+    "config",
     "metadata/valid.json",
     "metadata/valid",
     "noise/train",
@@ -205,7 +206,7 @@ def write_dummy_dataset(root: PathLike, *, seconds: float = 0.05, sr: int = 3200
             wav(f"interference/{split}/interference{k}/int_{split}_{k}.wav")
     (dev / "config").mkdir(parents=True, exist_ok=True)
     for name in ("EARS_config.json", "FSD50K_config.json"):
-        (dev / "config" / name).write_text("{}\n")
+        (dev / "config" / name).write_text("[]\n")
     (dev / "metadata/valid").mkdir(parents=True, exist_ok=True)
     (dev / "metadata/valid/valid_0000.json").write_text(json.dumps({"fg_events": [], "bg_events": [],
                                                                     "int_events": []}) + "\n")

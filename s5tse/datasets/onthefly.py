@@ -6,6 +6,10 @@ Item ``i`` of epoch ``e`` is the scene ``generate_scene(index, cfg, seed, scene_
 of ``(seed, epoch, i)`` and the dataset listing: the same item comes out in any process,
 with any number of DataLoader workers, in any order.
 
+Slot order: the scene lists its targets by onset; with the generator's ``shuffle_label``
+(default, as in the official training configs) the rendered slots are permuted by
+:func:`s5tse.simulate.generator.slot_permutation`.
+
 Random crop (``crop_sec``): the start is ``frame_hop * j`` with ``j`` uniform over the
 frame-aligned starts that keep the crop inside the clip, drawn from
 ``scene_rng(seed, f"crop/{scene_id}")``. A slot whose reference support (the renderer's
@@ -17,6 +21,7 @@ positions are kept (:func:`crop_targets`).
     ds.set_epoch(3)
     item = ds[0]      # dict, see s5tse.datasets.targets
     ds.scene(0)       # the Scene of item 0 in epoch 3
+    ds.slot_order(0)  # its slot permutation (shuffle_label)
 
 DataLoader notes: ``set_epoch`` changes the dataset object in the main process; workers
 get a copy when they start, i.e. at every epoch unless ``persistent_workers=True``. With
@@ -36,7 +41,7 @@ import torch.utils.data
 
 from s5tse.datasets.targets import frame_activity, make_item, num_frames_for
 from s5tse.labels import NUM_SLOTS, SILENCE
-from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng
+from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng, slot_permutation
 from s5tse.simulate.renderer import render_scene
 from s5tse.simulate.scene import Scene
 from s5tse.simulate.sources import SourceIndex, resolve_dataset_root
@@ -194,6 +199,12 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         """The generated :class:`Scene` of item ``i`` (uncropped)."""
         return generate_scene(self.index, self.cfg, self.seed, self.scene_id(i))
 
+    def slot_order(self, i: Union[int, Tuple[int, int]], num_events: Optional[int] = None) -> List[int]:
+        """Slot ``k`` of item ``i`` holds the scene's foreground event ``perm[k]`` (onset order)."""
+        if num_events is None:
+            num_events = len(self.scene(i).fg_events)
+        return slot_permutation(self.cfg, self.seed, self.scene_id(i), num_events)
+
     def crop_start(self, i: Union[int, Tuple[int, int]]) -> int:
         """First sample of item ``i``'s crop (0 without cropping)."""
         if self.crop_samples is None:
@@ -211,6 +222,11 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         labels = list(out.labels)
         spans = np.asarray(out.spans, dtype=np.int64).reshape(-1, 2)
         mixture, dry = out.mixture, out.dry
+        perm = self.slot_order(key, spans.shape[0])
+        if perm != sorted(perm):  # shuffle_label: random slot order, as the official loader
+            labels[: len(perm)] = [labels[j] for j in perm]
+            spans = spans[perm]
+            dry = dry[perm] if dry is not None else None
         if self.crop_samples is not None:
             start = self.crop_start(key)
             length = self.crop_samples

@@ -5,7 +5,7 @@ Output (the layout of the official ``generate_waveform.sh``)::
     <out_dir>/<Author>_<Affiliation>_task4_<N>/
         eval_out/<soundscape>_<slot>_<Label>.wav     # copies of the estimates
         eval_results.json                            # {"nparams", "probabilities", "config"}
-        dev_set_test_results.json                    # copy of --dev_results (if given)
+        dev_set_test_results.json                    # --dev_results (if given), checked
     <out_dir>/<Author>_<Affiliation>_task4_<N>.zip   # the folder above, written to a temp name, renamed
 
 Everything is checked before anything is written; all problems are collected and
@@ -19,6 +19,10 @@ raised together in one :class:`SubmissionError`, one line each, naming the file:
   (entries labelled ``silence`` are not files and are dropped), a probability in
   [0, 1], one soundscape entry per soundscape of ``soundscape_dir`` (decoding complete);
 - ``decode_info.json`` with an integer ``nparams``;
+- ``dev_results``: the official evaluator's results structure (``official_results.json``
+  written by ``s5tse.bin.score``; :func:`s5tse.scoring.official.check_official_results`),
+  whose ``details`` cover exactly the soundscapes of ``dev_soundscape_dir`` when given, as
+  the official ``verify_dev_set_test_json`` asks;
 - author/affiliation ``[A-Za-z0-9-]+`` (the name is ``_``-separated), a positive number;
 - an existing zip is not replaced unless ``overwrite=True``.
 
@@ -45,6 +49,7 @@ import soundfile as sf
 from s5tse.fileio.atomic import atomic_path, atomic_write_text
 from s5tse.fileio.json_file import read_json
 from s5tse.labels import NUM_SLOTS, SILENCE, TARGET_CLASSES
+from s5tse.scoring.official import check_official_results
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -320,6 +325,7 @@ def plan_submission(
     out_dir: PathLike,
     *,
     dev_results: Optional[PathLike] = None,
+    dev_soundscape_dir: Optional[PathLike] = None,
     overwrite: bool = False,
     sample_rate: int = SAMPLE_RATE,
     max_estimates: int = NUM_SLOTS,
@@ -379,8 +385,11 @@ def plan_submission(
     dev_path = Path(dev_results) if dev_results is not None else None
     if dev_path is not None:
         dev = _read_json(dev_path, problems)
-        if dev is not None and not isinstance(dev, dict):
-            problems.append(f"{dev_path}: expected a JSON object (a scoring/scores.json)")
+        dev_names = None
+        if dev_soundscape_dir is not None:
+            dev_names = list(_list_soundscapes(Path(dev_soundscape_dir), problems))
+        if dev is not None:
+            problems.extend(check_official_results(dev, str(dev_path), dev_names))
 
     if name and not overwrite and (out_dir / f"{name}.zip").exists():
         problems.append(f"{out_dir / (name + '.zip')}: already exists (use --overwrite true to replace it)")

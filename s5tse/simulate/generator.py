@@ -30,8 +30,10 @@ Draws, in this order (every ``randint`` includes both ends):
    U(interference_snr_range), timing;
 7. background: one noise file (uniform); ``source_time = floor(U(0, dur - duration))``
    for files longer than the clip, else 0 (the renderer tiles short files);
-8. with ``shuffle_label`` the foreground events are permuted; the resulting order is
-   the slot order in the JSON.
+8. the scene's ``fg_events`` and ``int_events`` are sorted by onset (as the official
+   synthesiser writes them); ``shuffle_label`` permutes the *slots of the rendered
+   example* instead, as the official loader does after synthesis:
+   :func:`slot_permutation` draws that permutation from its own stream.
 
 Timing of an event with file duration ``d``: ``event_duration = min(d, max_event_dur)``;
 ``source_time ~ U(0, d - max_event_dur)`` if ``d > max_event_dur`` else 0;
@@ -308,10 +310,6 @@ def generate_scene(index: SourceIndex, cfg: GeneratorConfig, seed: int, scene_id
         )
     ]
 
-    # 8. slot order
-    if cfg.shuffle_label and len(fg) > 1:
-        fg = [fg[i] for i in rng.permutation(len(fg))]
-
     config = {
         "duration": cfg.duration,
         "sr": cfg.sr,
@@ -322,6 +320,7 @@ def generate_scene(index: SourceIndex, cfg: GeneratorConfig, seed: int, scene_id
         "background_dir": index.background_dir,
         "interference_dir": index.interference_dir,
         "room_config": room_config(index.split, cfg.direct_range_ms),
+        "verbose": False,
     }
     room_d = room_dict(
         room_rel,
@@ -332,3 +331,19 @@ def generate_scene(index: SourceIndex, cfg: GeneratorConfig, seed: int, scene_id
         direct_range_ms=cfg.direct_range_ms,
     )
     return Scene(config=config, fg_events=fg, bg_events=bg, int_events=ints, room=room_d)
+
+
+def slot_permutation(cfg: GeneratorConfig, seed: int, scene_id: str, num_events: int) -> List[int]:
+    """Slot order of a rendered training example: ``out[k] = sorted_events[perm[k]]``.
+
+    A uniform permutation of the ``num_events`` foreground events with ``shuffle_label``
+    (drawn from ``scene_rng(seed, f"slots/{scene_id}")``, independent of the scene's own
+    draws), else the identity (onset order, the order of the scene's JSON).
+
+    >>> slot_permutation(GeneratorConfig(shuffle_label=False), 0, "x", 3)
+    [0, 1, 2]
+    """
+    if not cfg.shuffle_label or num_events < 2:
+        return list(range(num_events))
+    rng = scene_rng(seed, f"slots/{scene_id}")
+    return [int(i) for i in rng.permutation(num_events)]

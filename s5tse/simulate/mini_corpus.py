@@ -4,6 +4,7 @@ Everything is made here from a seed, so the recipe, the tests and CI run the sam
 paths as on the real corpus without downloading it::
 
     <root>/data/dev_set/
+      config/{EARS,FSD50K}_config.json                       where each event "came from"
       sound_event/{train,valid}/<18 classes>/<group>/*.wav   procedural mono events
       interference/{train,valid}/<class>/*.wav               procedural non-target events
       noise/{train,valid}/*.wav                              4-ch diffuse background noise
@@ -13,7 +14,12 @@ paths as on the real corpus without downloading it::
       synthesized/test/oracle_target/<name>_<n>_<label>.wav  their dry references
 
 ``<group>`` is the first-level sub-folder of a class (speaker/object id in the real data;
-same-class duplicates never share one). Test scene 0 has no target, test scene 1 has a
+same-class duplicates never share one). ``config/*.json`` are the official pick-up lists
+(rows ``file_name``, ``t4_label``, ``convert_path``; ``convert_path`` relative to
+``sound_event/``): ``Speech`` in ``EARS_config.json``, the other classes in
+``FSD50K_config.json``, with ``file_name`` the event's procedural source id
+``<group>/<file>.wav``. The metadata files carry the official ``module`` strings and
+``config.verbose``, with events sorted by onset (:mod:`s5tse.simulate.scene`). Test scene 0 has no target, test scene 1 has a
 same-class duplicate, the rest follow the official generator with 1-3 targets.
 
 Each file's randomness derives from (seed, its path), so the corpus is identical whatever
@@ -51,7 +57,13 @@ from s5tse.simulate.sources import DEV_SET, SourceIndex
 
 PathLike = Union[str, "os.PathLike[str]"]
 MARKER = ".mini_corpus.json"
+#: Bumped when the files change for the same settings (2: config/, official module
+#: strings, onset-sorted events), so an older build is refused instead of reused.
+FORMAT_VERSION = 2
 SPLITS = ("train", "valid")
+#: The external dataset each target class comes from in the official pick-up lists.
+PICKUP_LISTS = {"EARS_config.json": ("Speech",)}
+OTHER_PICKUP_LIST = "FSD50K_config.json"
 
 
 @dataclass
@@ -81,16 +93,27 @@ def _rng(cfg: MiniCorpusConfig, key: str) -> np.random.Generator:
     return scene_rng(cfg.seed, f"mini_corpus/{key}")
 
 
+def pickup_list_of(label: str) -> str:
+    """The ``config/`` file that lists the events of ``label``."""
+    return next((name for name, labels in PICKUP_LISTS.items() if label in labels),
+                OTHER_PICKUP_LIST)
+
+
 def _write_events(dev: Path, cfg: MiniCorpusConfig) -> int:
     count = 0
+    pickup: Dict[str, List[Dict[str, str]]] = {OTHER_PICKUP_LIST: [], **{n: [] for n in PICKUP_LISTS}}
     for split in SPLITS:
         for label in TARGET_CLASSES:
             for g in range(cfg.groups_per_class[split]):
                 group = f"{label.lower()}{split[0]}{g:02d}"
                 for i in range(cfg.files_per_group[split]):
-                    rel = f"sound_event/{split}/{label}/{group}/{group}_{i:03d}.wav"
+                    name = f"{group}/{group}_{i:03d}.wav"
+                    rel = f"sound_event/{split}/{label}/{name}"
                     x = generate_event(label, _rng(cfg, rel), cfg.sample_rate)
                     write_audio(dev / rel, x, cfg.sample_rate, subtype="PCM_16")
+                    pickup[pickup_list_of(label)].append(
+                        {"file_name": name, "t4_label": label,
+                         "convert_path": f"{split}/{label}/{name}"})
                     count += 1
         for label in INTERFERENCE_CLASSES[: cfg.num_interference_classes]:
             for i in range(cfg.interference_files[split]):
@@ -98,6 +121,9 @@ def _write_events(dev: Path, cfg: MiniCorpusConfig) -> int:
                 x = generate_interference(label, _rng(cfg, rel), cfg.sample_rate)
                 write_audio(dev / rel, x, cfg.sample_rate, subtype="PCM_16")
                 count += 1
+    (dev / "config").mkdir(parents=True, exist_ok=True)
+    for name, rows in sorted(pickup.items()):
+        (dev / "config" / name).write_text(json.dumps(rows, indent=4) + "\n")
     return count
 
 
@@ -175,7 +201,7 @@ def build_mini_corpus(root: PathLike, cfg: MiniCorpusConfig = MiniCorpusConfig()
     other settings, or a folder without the marker, is an error (nothing is overwritten).
     """
     root = Path(root)
-    settings = cfg.to_dict()
+    settings = {**cfg.to_dict(), "format_version": FORMAT_VERSION}
     marker = root / MARKER
     if marker.is_file():
         if json.loads(marker.read_text()) == settings:

@@ -8,9 +8,11 @@ exactly the official per-mixture JSON format (``metadata/valid/*.json``)::
                 "foreground_dir": "data/dev_set/sound_event/train",
                 "background_dir": "data/dev_set/noise/train",
                 "interference_dir": "data/dev_set/interference/train",
-                "room_config": {"module": "s5tse.simulate.renderer", "main": "SofaRoom",
+                "room_config": {"module": "src.modules.spatial_audio_synthesizer.room",
+                                "main": "SofaRoom",
                                 "args": {"path": "data/dev_set/room_ir/train",
-                                         "direct_range_ms": [6, 50]}}},
+                                         "direct_range_ms": [6, 50]}},
+                "verbose": false},
      "fg_events": [{"label": "Dishes", "source_file": "Dishes/50117.wav",
                     "source_time": 0.0, "event_time": 0.1765, "event_duration": 1.1953,
                     "event_position": [[x, y, z]], "snr": 14.04, "role": "foreground"}],
@@ -18,16 +20,24 @@ exactly the official per-mixture JSON format (``metadata/valid/*.json``)::
                     "event_time": 0.0, "event_duration": 10.0, "event_position": null,
                     "snr": 0.0, "role": "background"}],
      "int_events": [...same fields, "role": "interference"...],
-     "room": {"module": "s5tse.simulate.renderer", "main": "SofaRoom.from_metadata",
+     "room": {"module": "src.modules.spatial_audio_synthesizer.room",
+              "main": "SofaRoom.from_metadata",
               "args": {"metadata": {"sofa_path": "data/dev_set/room_ir/train/x.sofa",
                                     "sr": 32000, "nchan": 4, "nrir": 108,
                                     "rir_len": 174763, "direct_range_ms": [6, 50]}}}}
 
 Paths (``*_dir``, ``sofa_path``) are relative to the **dataset root**, the folder
-that holds ``data/``; ``source_file`` is relative to its role's directory. The order
-of ``fg_events`` is the slot order of the targets. Official files (with extra keys
-such as ``config.verbose`` or another ``module`` string) are read as they are; extra
-keys are kept in ``config``/``room`` and written back.
+that holds ``data/``; ``source_file`` is relative to its role's directory.
+
+As in the official synthesiser, ``fg_events`` and ``int_events`` are kept sorted by
+``event_time`` (a stable sort, applied on construction and so on reading): the sorted
+foreground order is the slot order of the targets (``text``, ``oracle_target`` numbers).
+
+``module`` names the official room class (:data:`ROOM_MODULE`, the string of the
+baseline's configs and of the dataset's files), so the official loaders can read our
+files. s5tse never imports it: :mod:`s5tse.simulate.renderer` renders every scene with its
+own code, whatever ``module``/``main`` say. Extra keys (``config.verbose``, ...) are kept
+in ``config``/``room`` and written back.
 
     scene = Scene.from_json("data/dev_set/metadata/valid/mix_0001.json")
     scene.labels()                       # ['Dishes', 'Speech']
@@ -50,7 +60,8 @@ from s5tse.labels import NUM_SLOTS, SILENCE, check_label
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-RENDERER_MODULE = "s5tse.simulate.renderer"
+#: ``module`` of ``room`` and ``config.room_config`` in the official files and configs.
+ROOM_MODULE = "src.modules.spatial_audio_synthesizer.room"
 ROLES = ("foreground", "background", "interference")
 EVENT_KEYS = (
     "label",
@@ -217,7 +228,7 @@ def _parse_position(position: Any, where: str) -> List[List[float]]:
 def room_config(split: str = "train", direct_range_ms: Sequence[float] = (6, 50)) -> Dict[str, Any]:
     """The ``config.room_config`` entry for rooms of ``room_ir/<split>``."""
     return {
-        "module": RENDERER_MODULE,
+        "module": ROOM_MODULE,
         "main": "SofaRoom",
         "args": {
             "path": f"data/dev_set/room_ir/{split}",
@@ -237,7 +248,7 @@ def room_dict(
 ) -> Dict[str, Any]:
     """The ``room`` entry of a scene (``sofa_path`` relative to the dataset root)."""
     return {
-        "module": RENDERER_MODULE,
+        "module": ROOM_MODULE,
         "main": "SofaRoom.from_metadata",
         "args": {
             "metadata": {
@@ -266,6 +277,11 @@ class Scene:
     int_events: List[Event]
     room: Dict[str, Any]
     source: Optional[str] = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the official synthesiser sorts both lists by onset (stable) before rendering
+        self.fg_events = sorted(self.fg_events, key=lambda e: e.event_time)
+        self.int_events = sorted(self.int_events, key=lambda e: e.event_time)
 
     # ----------------------------------------------------------------- accessors
     @property
@@ -296,7 +312,7 @@ class Scene:
         return self.room["args"]["metadata"]
 
     def labels(self) -> List[str]:
-        """Foreground labels in slot (JSON) order, without padding."""
+        """Foreground labels in slot order (sorted by onset), without padding."""
         return [e.label for e in self.fg_events]
 
     def padded_labels(self, num_slots: int = NUM_SLOTS) -> List[str]:

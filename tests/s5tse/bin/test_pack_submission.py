@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from s5tse.bin.pack_submission import get_parser, main
-from tests.s5tse.results.helpers import GOOD_ESTIMATES, MIX_LEN, build_decode_dir, write_wav
+from tests.s5tse.results.helpers import (GOOD_ESTIMATES, MIX_LEN, build_decode_dir,
+                                        official_dev_results, write_wav)
 
 NAME = "Doe_ACME_task4_1"
 
@@ -32,9 +33,10 @@ def test_get_parser():
 
 def test_main_packs(tmp_path):
     ddir, sdir, probabilities, decode_info = build_decode_dir(tmp_path, GOOD_ESTIMATES)
-    dev = tmp_path / "scores.json"
-    dev.write_text(json.dumps({"capi_sdri": 8.0, "acc_mix": 60.0, "acc_src": 70.0}))
-    assert main(cmd(tmp_path, ddir, sdir, "--dev_results", str(dev))) is None
+    dev = tmp_path / "official_results.json"
+    dev.write_text(json.dumps(official_dev_results(["mix_000", "mix_001", "mix_002"])))
+    assert main(cmd(tmp_path, ddir, sdir, "--dev_results", str(dev),
+                    "--dev_soundscape_dir", str(sdir))) is None
     with zipfile.ZipFile(tmp_path / "out" / f"{NAME}.zip") as zf:
         wavs = sorted(n for n in zf.namelist() if n.endswith(".wav"))
         assert wavs == sorted(f"{NAME}/eval_out/{p.name}" for p in ddir.glob("*.wav"))

@@ -72,7 +72,7 @@ def test_oracle_estimates_score(test_set, oracle_estimates, tmp_path, capsys):
     assert data["acc_mix"] == 100.0 and data["acc_src"] == 100.0
     assert data["n_mixtures"] == 4 and data["n_scored"] == 3
     assert data["per_mixture"]["test_0000"]["capi_sdri"] is None
-    assert data["per_mixture"]["test_0001"]["ref_labels"] == ["Cough", "Pour", "Cough"]
+    assert data["per_mixture"]["test_0001"]["ref_labels"] == ["Cough", "Cough", "Pour"]  # by onset
     # the same-class duplicate is matched to itself
     assert sorted((p["est"], p["ref"]) for p in data["per_mixture"]["test_0001"]["pairs"]) == \
         [(0, 0), (1, 1), (2, 2)]
@@ -152,3 +152,54 @@ def test_python_m_entry_point(test_set, oracle_estimates, tmp_path, subprocess_e
     assert proc.returncode == 0, proc.stderr
     assert "Acc_src:      100.000 %" in proc.stdout
     assert math.isfinite(json.loads((tmp_path / "o" / "scores.json").read_text())["capi_sdri"])
+
+
+def test_official_results_file(test_set, tmp_path, capsys):
+    """official_results.json: the official evaluator's keys and types, slot-placed estimates,
+    the decoding's probabilities, nparams and config; values equal to scores.json."""
+    sdir, odir = test_set
+    items = scan_test_set(sdir, odir)
+    edir = tmp_path / "decode"
+    edir.mkdir()
+    probabilities, expected_est = [], {}
+    for item in items:
+        refs = item.refs[:2]  # a one-ref item puts its estimate in slot 2, others in 0 and 1
+        slots = [2] if len(refs) == 1 else list(range(len(refs)))
+        entry = {"soundscape": item.name, "estimate": []}
+        est = ["silence"] * 3
+        for slot, (label, path) in zip(slots, refs):
+            fname = f"{item.name}_{slot}_{label}.wav"
+            shutil.copy(path, edir / fname)
+            entry["estimate"].append({"filename": fname, "label": label, "probability": 0.75})
+            est[slot] = label
+        probabilities.append(entry)
+        expected_est[item.name] = est
+    (edir / "probabilities.json").write_text(json.dumps(probabilities))
+    (edir / "decode_info.json").write_text(json.dumps({"nparams": 4321, "rtf": 0.5}))
+    (edir / "decode_config.yaml").write_text("report_threshold: 0.6\nstreaming: offline\n")
+    status, _, stderr = run(["--soundscape_dir", sdir, "--oracle_dir", odir,
+                             "--estimate_dir", edir, "--out_dir", tmp_path / "o"], capsys)
+    assert status == 0, stderr
+    ours = json.loads((tmp_path / "o" / "scores.json").read_text())
+    text = (tmp_path / "o" / "official_results.json").read_text()
+    data = json.loads(text)
+    assert text.startswith('{\n    "CAPI-SDRi": {\n        "mean": ')  # json.dump(indent=4)
+    assert list(data) == ["CAPI-SDRi", "label_metrics", "nparams", "details", "config"]
+    assert data["CAPI-SDRi"] == {"mean": ours["capi_sdri"]}
+    assert data["label_metrics"] == {"accuracy_mix": ours["acc_mix"], "accuracy_src": ours["acc_src"]}
+    assert data["nparams"] == 4321
+    assert data["config"] == {"report_threshold": 0.6, "streaming": "offline"}
+    assert [d["soundscape"] for d in data["details"]] == sorted(i.name for i in items)
+    for d in data["details"]:
+        item = next(i for i in items if i.name == d["soundscape"])
+        mine = ours["per_mixture"][d["soundscape"]]
+        assert list(d) == ["soundscape", "ref_labels", "est_labels", "probabilities", "metrics"]
+        assert d["ref_labels"] == ([label for label, _ in item.refs] + ["silence"] * 3)[:3]
+        assert d["est_labels"] == expected_est[item.name]
+        assert d["probabilities"] == [0.75 if label != "silence" else 1.0
+                                      for label in expected_est[item.name]]
+        n_ref = len(item.refs)
+        assert d["metrics"] == [
+            {"metric": "CAPI-SDRi", "value": mine["capi_sdri"]},
+            {"metric": "label_metrics",
+             "value": {"acc": n_ref <= 2, "tp": min(n_ref, 2), "fp": 0, "fn": max(0, n_ref - 2)}}]

@@ -117,8 +117,10 @@ def test_slot_outside_the_crop_becomes_silence(mini_corpus):
     n = 32000
     for i in range(len(ds)):
         full = render_scene(ds.scene(i), mini_corpus)
+        perm = ds.slot_order(i)
+        labels = [full.labels[j] for j in perm]
         start = ds.crop_start(i)
-        outside = [k for k, (a, b) in enumerate(full.spans.tolist())
+        outside = [k for k, (a, b) in enumerate(full.spans[perm].tolist())
                    if b <= start or a >= start + n]
         inside = [k for k in range(3) if k not in outside]
         if outside and inside:
@@ -132,7 +134,7 @@ def test_slot_outside_the_crop_becomes_silence(mini_corpus):
         assert item["weak"][k].sum() == 0 and item["strong"][k].sum() == 0
         assert item["dry"][k].abs().sum() == 0
     for k in inside:
-        assert item["labels"][k] == full.labels[k]
+        assert item["labels"][k] == labels[k]
 
 
 def test_strong_matches_spans(mini_corpus):
@@ -142,7 +144,7 @@ def test_strong_matches_spans(mini_corpus):
             full = render_scene(ds.scene(i), mini_corpus)
             start = ds.crop_start(i)
             length = CROP if crop_sec else 320000
-            rel = np.clip(full.spans - start, 0, length)
+            rel = np.clip(full.spans[ds.slot_order(i)] - start, 0, length)
             expected = np.zeros((3, -(-length // HOP)), dtype=np.float32)
             expected[: len(rel)] = expected_activity(rel, length, HOP)
             item = ds[i]
@@ -155,10 +157,11 @@ def test_full_length_item_equals_render(mini_corpus):
     ds = make(mini_corpus, num_items=2, crop_sec=None,
               generator=GeneratorConfig(nevent_range=(1, 3)))
     full = render_scene(ds.scene(1), mini_corpus)
+    perm = ds.slot_order(1)
     item = ds[1]
     np.testing.assert_array_equal(item["mixture"].numpy(), full.mixture)
-    np.testing.assert_array_equal(item["dry"].numpy(), full.padded_dry())
-    assert item["labels"] == full.labels
+    np.testing.assert_array_equal(item["dry"].numpy()[: len(perm)], full.dry[perm])
+    assert item["labels"] == [full.labels[j] for j in perm] + full.labels[len(perm):]
     assert item["strong"].shape == (3, 250)
 
 
@@ -167,7 +170,9 @@ def test_duplicates_weak_and_label_index(mini_corpus):
               generator={"nevent_range": (2, 3), "dupse_rate": 1.0})
     found = False
     for i in range(len(ds)):
-        labels = ds.scene(i).padded_labels()
+        scene = ds.scene(i)
+        labels = [scene.labels()[j] for j in ds.slot_order(i)]
+        labels += [SILENCE] * (3 - len(labels))
         real = [x for x in labels if x != SILENCE]
         if len(set(real)) < len(real):
             found = True
@@ -226,3 +231,23 @@ def test_bad_arguments(mini_corpus, tmp_path):
         make(mini_corpus, frame_hop=0)
     with pytest.raises(ValueError, match="not a dataset root"):
         OnTheFlyDataset(tmp_path)
+
+
+def test_slot_order_shuffle_label(mini_corpus):
+    """Scenes list targets by onset; shuffle_label permutes the slots of the example only."""
+    orders = []
+    for shuffle in (False, True):
+        ds = make(mini_corpus, num_items=12, crop_sec=None,
+                  generator={"nevent_range": (3, 3), "shuffle_label": shuffle})
+        for i in range(len(ds)):
+            scene = ds.scene(i)
+            onsets = [e.event_time for e in scene.fg_events]
+            assert onsets == sorted(onsets)
+            perm = ds.slot_order(i)
+            assert sorted(perm) == [0, 1, 2]
+            if not shuffle:
+                assert perm == [0, 1, 2]
+            item = ds[i]
+            assert item["labels"] == [scene.labels()[j] for j in perm]
+            orders.append((shuffle, tuple(perm)))
+    assert len({p for s, p in orders if s}) > 1  # not always the same order

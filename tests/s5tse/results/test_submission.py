@@ -17,6 +17,7 @@ from tests.s5tse.results.helpers import (
     GOOD_ESTIMATES,
     MIX_LEN,
     build_decode_dir,
+    official_dev_results,
     write_json,
     write_wav,
 )
@@ -72,8 +73,12 @@ def test_identity():
 
 def test_pack_ok(tmp_path, setup):
     ddir, sdir, probabilities, decode_info = setup
-    dev = write_json(tmp_path / "dev_scores.json", {"capi_sdri": 8.0, "acc_mix": 60.0, "acc_src": 70.0})
-    zip_path = pack(tmp_path, ddir, sdir, dev_results=dev)
+    dev = write_json(tmp_path / "official_results.json",
+                     official_dev_results(["test_0000", "test_0001"]))
+    dev_sdir = tmp_path / "dev_soundscape"
+    for name in ("test_0000", "test_0001"):
+        write_wav(dev_sdir / f"{name}.wav", np.zeros((MIX_LEN, 4)), subtype="PCM_16")
+    zip_path = pack(tmp_path, ddir, sdir, dev_results=dev, dev_soundscape_dir=dev_sdir)
     assert zip_path == tmp_path / "out" / f"{NAME}.zip"
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
@@ -208,3 +213,25 @@ def test_missing_files(tmp_path, setup):
     problems = problems_of(tmp_path, tmp_path / "no_decode", tmp_path / "no_soundscapes")
     _find(problems, "no_decode", "decoding directory not found")
     _find(problems, "no_soundscapes", "soundscape directory not found")
+
+
+def test_dev_results_must_be_the_official_structure(tmp_path, setup):
+    ddir, sdir, _, _ = setup
+    ours = write_json(tmp_path / "scores.json", {"capi_sdri": 8.0, "acc_mix": 60.0, "acc_src": 70.0,
+                                                 "per_mixture": {}})
+    problems = problems_of(tmp_path, ddir, sdir, dev_results=ours)
+    _find(problems, "scores.json", "'CAPI-SDRi' must be {'mean': number}")
+    _find(problems, "scores.json", "no 'details' list", "official_results.json")
+    # the official check: details == the dev test soundscapes, no duplicates
+    official = official_dev_results(["test_0000", "test_0001", "test_0001"])
+    official["details"][0]["metrics"] = None
+    dev = write_json(tmp_path / "official.json", official)
+    dev_sdir = tmp_path / "dev_soundscape"
+    for name in ("test_0000", "test_0002"):
+        write_wav(dev_sdir / f"{name}.wav", np.zeros((MIX_LEN, 4)), subtype="PCM_16")
+    problems = problems_of(tmp_path, ddir, sdir, dev_results=dev, dev_soundscape_dir=dev_sdir)
+    _find(problems, "official.json", "'test_0001' listed twice")
+    _find(problems, "official.json", "details[0] (test_0000) has no 'metrics' list")
+    _find(problems, "official.json", "has no entry for 1 soundscape(s)", "test_0002")
+    _find(problems, "official.json", "lists unknown 1 soundscape(s)", "test_0001")
+    assert len(problems) == 4, problems

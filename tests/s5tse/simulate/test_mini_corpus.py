@@ -9,7 +9,7 @@ import soundfile as sf
 from s5tse.corpus.layout import check_layout
 from s5tse.fileio.sofa import load_sofa
 from s5tse.labels import TARGET_CLASSES
-from s5tse.simulate.mini_corpus import MARKER, MiniCorpusConfig, build_mini_corpus
+from s5tse.simulate.mini_corpus import FORMAT_VERSION, MARKER, MiniCorpusConfig, build_mini_corpus
 from s5tse.simulate.scene import Scene, load_metadata_list
 from tests.conftest import SMALL_MINI_CORPUS
 
@@ -65,7 +65,8 @@ def test_deterministic_and_rebuild_rules(mini_corpus, tmp_path):
     cfg = MiniCorpusConfig(**SMALL_MINI_CORPUS)
     other = build_mini_corpus(tmp_path / "DCASE2026Task4Dataset", cfg)
     assert digest_tree(other) == digest_tree(mini_corpus)
-    assert json.loads((other / MARKER).read_text()) == cfg.to_dict()
+    assert json.loads((other / MARKER).read_text()) == {**cfg.to_dict(),
+                                                         "format_version": FORMAT_VERSION}
     # same settings: a no-op (nothing rewritten)
     before = (other / MARKER).stat().st_mtime_ns
     build_mini_corpus(other, cfg)

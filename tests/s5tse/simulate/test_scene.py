@@ -160,14 +160,14 @@ def test_written_format_keys_and_order(tmp_path):
     assert list(d) == ["config", "fg_events", "bg_events", "int_events", "room"]
     assert tuple(d["config"]) == CONFIG_KEYS
     assert d["config"]["room_config"] == {
-        "module": "s5tse.simulate.renderer",
+        "module": "src.modules.spatial_audio_synthesizer.room",
         "main": "SofaRoom",
         "args": {"path": "data/dev_set/room_ir/train", "direct_range_ms": [6, 50]},
     }
     assert tuple(d["fg_events"][0]) == EVENT_KEYS
     assert d["bg_events"][0]["label"] is None and d["bg_events"][0]["event_position"] is None
     assert d["room"] == {
-        "module": "s5tse.simulate.renderer",
+        "module": "src.modules.spatial_audio_synthesizer.room",
         "main": "SofaRoom.from_metadata",
         "args": {
             "metadata": {
