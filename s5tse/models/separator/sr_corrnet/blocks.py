@@ -81,8 +81,89 @@ def conv_time_streaming(conv: nn.Module, x: Tensor, cache: dict, key: str, n_kee
     return F.conv1d(xp, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
 
 
+def _time_cols(x: Tensor, kernel: int) -> Tensor:
+    """``x [N, L, C]`` -> ``[N, L, C * kernel]``: ``out[n, t, c * kernel + j] = x[n, t + j - kernel // 2, c]``
+    (zero outside), the im2col of a "same" Conv1d along L in channels-last layout."""
+    p = kernel // 2
+    n, length, c = x.shape
+    return F.pad(x, (0, 0, p, p)).unfold(1, kernel, 1).reshape(n, length, c * kernel)
+
+
+def _time_fold(g: Tensor, kernel: int) -> Tensor:
+    """Adjoint of :func:`_time_cols`: ``g [N, L, C * kernel]`` -> ``[N, L, C]``."""
+    p = kernel // 2
+    n, length, ck = g.shape
+    g = g.view(n, length, ck // kernel, kernel)
+    out = g.new_zeros(n, length + 2 * p, ck // kernel)
+    for j in range(kernel):
+        out[:, j: j + length] += g[..., j]
+    return out[:, p: p + length]
+
+
+def _swiglu(u: Tensor) -> Tensor:
+    a, g = u.chunk(2, dim=-1)
+    return F.silu(a) * g
+
+
+class _SeqConv(torch.autograd.Function):
+    """"Same" Conv1d along L of a channels-last ``x [N, L, C]`` as im2col + GEMM, optionally of
+    ``SwiGLU(x)`` (``swiglu=True``: ``x = [a, g]``, the conv input is ``SiLU(a) * g``).
+
+    Saves only ``x`` (not the im2col matrix nor the SwiGLU output) and rebuilds both in backward.
+    ``weight [O, C', k]`` and ``bias [O]`` are a Conv1d's parameters. Returns ``[N, L, O]``.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], swiglu: bool) -> Tensor:
+        ctx.save_for_backward(x, weight, bias)
+        ctx.swiglu = swiglu
+        k = weight.shape[-1]
+        h = _swiglu(x) if swiglu else x
+        return F.linear(_time_cols(h, k), weight.reshape(weight.shape[0], -1), bias)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad: Tensor):
+        x, weight, bias = ctx.saved_tensors
+        k = weight.shape[-1]
+        o = weight.shape[0]
+        w2 = weight.reshape(o, -1)
+        if ctx.swiglu:
+            a, g = x.chunk(2, dim=-1)
+            sa = F.silu(a)
+            h = sa * g
+        else:
+            h = x
+        g2 = grad.reshape(-1, o)
+        grad_w = grad_b = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_w = (g2.t() @ _time_cols(h, k).reshape(g2.shape[0], -1)).view_as(weight)
+        if bias is not None and ctx.needs_input_grad[2]:
+            grad_b = g2.sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_h = _time_fold((g2 @ w2.to(g2.dtype)).view(*grad.shape[:-1], -1), k)
+            if ctx.swiglu:
+                sig = torch.sigmoid(a)
+                grad_x = torch.cat([grad_h * g * (sig * (1.0 + a * (1.0 - sig))), grad_h * sa], dim=-1)
+            else:
+                grad_x = grad_h
+        return grad_x, grad_w, grad_b, None
+
+
+def seq_conv(x: Tensor, conv: nn.Conv1d, swiglu: bool = False) -> Tensor:
+    """``conv`` ("same" padding, stride 1) along L of ``x [N, L, C]`` (of ``SwiGLU(x)`` if
+    ``swiglu``) -> ``[N, L, O]``; the memory-lean equivalent of
+    ``conv(f(x).transpose(1, 2)).transpose(1, 2)``."""
+    return _SeqConv.apply(x, conv.weight, conv.bias, swiglu)
+
+
 class RMSNorm(nn.Module):
-    """Root-mean-square normalisation over the last axis with a learned gain (no bias)."""
+    """Root-mean-square normalisation over the last axis with a learned gain (no bias).
+
+    ``torch.nn.functional.rms_norm`` in float32: a float32 input (and gain) goes straight in; any
+    other dtype (bf16 under autocast) is upcast and the result cast back, as before.
+    """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -90,9 +171,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        xf = x.float()
-        y = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return (y * self.weight.float()).to(x.dtype)
+        shape = (x.shape[-1],)
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
+            return F.rms_norm(x, shape, self.weight, self.eps)
+        return F.rms_norm(x.float(), shape, self.weight.float(), self.eps).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}"
@@ -123,11 +205,34 @@ class RotaryEmbedding(nn.Module):
         inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         self.register_buffer("inv_freq", inv, persistent=False)
 
+    #: cached (cos, sin) pairs per RotaryEmbedding; cleared when it would grow past this
+    max_cached_tables = 16
+
     def cos_sin(self, length: int, device: torch.device, offset: int = 0):
-        """``(cos, sin)`` tables ``[length, head_dim / 2]`` for positions ``offset ... offset+length-1``."""
-        pos = torch.arange(length, device=device, dtype=torch.float32) + float(offset)
-        ang = pos[:, None] * self.inv_freq.to(device)[None, :]
-        return ang.cos(), ang.sin()
+        """``(cos, sin)`` tables ``[length, head_dim / 2]`` for positions ``offset ... offset+length-1``.
+
+        Cached per ``(length, offset, device, dtype and device of inv_freq)``: a new length, a
+        move to another device or a dtype change computes (and caches) fresh tables.
+        """
+        inv = self.inv_freq
+        device = torch.device(device)
+        key = (int(length), int(offset), str(device), str(inv.device), inv.dtype)
+        cache = self.__dict__.setdefault("_tables", {})
+        hit = cache.get(key)
+        if hit is None:
+            # normal tensors even inside inference_mode (they are reused in training)
+            with torch.inference_mode(False), torch.no_grad():
+                pos = torch.arange(length, device=device, dtype=torch.float32) + float(offset)
+                ang = pos[:, None] * inv.to(device)[None, :]
+                hit = (ang.cos(), ang.sin())
+            if len(cache) >= self.max_cached_tables:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    def clear_cache(self) -> None:
+        """Drop the cached tables."""
+        self.__dict__.pop("_tables", None)
 
     def rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         """Rotate ``x [..., L, head_dim]`` with precomputed tables (float32 math)."""
@@ -156,11 +261,12 @@ class MultiHeadSelfAttention(nn.Module):
         """Project ``x [N, L, d]`` to ``q, k, v [N, H, L, dh]``; q and k rotated (frames ``offset ...``)."""
         n, length, d = x.shape
         qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, H, L, dh]
-        if self.rope is not None:
-            cos, sin = self.rope.cos_sin(length, x.device, offset)
-            q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
-        return q, k, v
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # [3, N, H, L, dh]
+        if self.rope is None:
+            return qkv.unbind(0)
+        cos, sin = self.rope.cos_sin(length, x.device, offset)
+        q, k = self.rope.rotate(qkv[:2], cos, sin).unbind(0)  # q and k in one pass
+        return q, k, qkv[2]
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
         n, length, d = x.shape
@@ -214,9 +320,8 @@ class ConvFFN(nn.Module):
         self.conv_out = nn.Conv1d(hidden, d_model, kernel_size, padding=pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.norm(x).transpose(1, 2)  # [N, d, L]
-        h = self.conv_out(self.act(self.conv_in(h)))
-        return h.transpose(1, 2)
+        u = seq_conv(self.norm(x), self.conv_in)  # [N, L, 2h], channels last (no transposes)
+        return seq_conv(u, self.conv_out, swiglu=True)  # [N, L, d]
 
     def forward_streaming(self, x: Tensor, cache: dict, n_keep: int) -> Tensor:
         """Block ``x [N, L, d]`` with left context from ``cache`` (see :func:`conv_time_streaming`)."""

@@ -23,6 +23,11 @@ Correlation (:func:`correlation_feature`), reference channel ``r`` (W for FOA)
 
 The neighbour at bin ``f + i`` is normalised by ``sigma_{f+i}`` (normalise, then unfold). The
 feature is computed under ``torch.no_grad`` in float32 (no gradient flows into the input).
+
+Layout: the neighbourhood is a strided ``unfold`` view of the padded spectrum
+(:func:`neighbourhood_taps`), copied once into the layout its user needs (the correlation's
+``[B, N, F, M, L]``, the filter's ``[2, B, N, F, M * L]`` real/imaginary planes); no Python loop
+over taps, no ``stack``.
 """
 from __future__ import annotations
 
@@ -32,7 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["num_taps", "unfold_neighbourhood", "reference_rms", "correlation_feature"]
+__all__ = [
+    "num_taps",
+    "neighbourhood_taps",
+    "unfold_neighbourhood",
+    "neighbourhood_ri",
+    "reference_rms",
+    "correlation_feature",
+]
 
 
 def _pair(taps: Sequence[int], name: str) -> Tuple[int, int]:
@@ -49,18 +61,28 @@ def num_taps(taps_time: Sequence[int], taps_freq: Sequence[int]) -> int:
     return (p + q + 1) * (d + u + 1)
 
 
-def unfold_neighbourhood(x: Tensor, taps_time: Sequence[int], taps_freq: Sequence[int]) -> Tensor:
-    """``x [B, M, F, N]`` (complex or real) -> ``[B, M, L, F, N]`` zero-padded neighbourhood."""
+def neighbourhood_taps(x: Tensor, taps_time: Sequence[int], taps_freq: Sequence[int]) -> Tensor:
+    """``x [B, M, F, N]`` -> strided view ``[B, M, F, N, L_f, L_t]`` of the zero-padded neighbourhood:
+    ``out[..., f, t, i, l] = x[..., f + i - D, t + l - P]`` (no copy but the padding)."""
     p, q = _pair(taps_time, "taps_time")
     d, u = _pair(taps_freq, "taps_freq")
-    n_f, n_t = x.shape[-2], x.shape[-1]
     xp = F.pad(x, (p, q, d, u))  # pads the last dim by (p, q), the frequency dim by (d, u)
-    taps = [
-        xp[..., i : i + n_f, l : l + n_t]
-        for i in range(d + u + 1)  # i - d = frequency offset
-        for l in range(p + q + 1)  # l - p = frame offset
-    ]
-    return torch.stack(taps, dim=-3)
+    return xp.unfold(-2, d + u + 1, 1).unfold(-2, p + q + 1, 1)
+
+
+def unfold_neighbourhood(x: Tensor, taps_time: Sequence[int], taps_freq: Sequence[int]) -> Tensor:
+    """``x [B, M, F, N]`` (complex or real) -> ``[B, M, L, F, N]`` zero-padded neighbourhood."""
+    v = neighbourhood_taps(x, taps_time, taps_freq)  # [B, M, F, N, Lf, Lt]
+    b, m, n_f, n_t, lf, lt = v.shape
+    return v.permute(0, 1, 4, 5, 2, 3).reshape(b, m, lf * lt, n_f, n_t)
+
+
+def neighbourhood_ri(x: Tensor, taps_time: Sequence[int], taps_freq: Sequence[int]) -> Tensor:
+    """Complex ``x [B, M, F, N]`` -> float ``[2, B, N, F, M * L]`` (real, imaginary) neighbourhood,
+    the layout of the fused filter heads (:meth:`.filter.FilterEstimator.filter_spectrum`)."""
+    v = torch.view_as_real(neighbourhood_taps(x.to(torch.complex64), taps_time, taps_freq))
+    b, m, n_f, n_t, lf, lt, _ = v.shape
+    return v.permute(6, 0, 3, 2, 1, 4, 5).reshape(2, b, n_t, n_f, m * lf * lt)
 
 
 def reference_rms(x_ref: Tensor, eps: float = 1e-12) -> Tensor:
@@ -97,11 +119,11 @@ def correlation_feature(
         if sigma is None:
             sigma = reference_rms(x[:, ref_channel], eps)  # [B, F, 1]
         xn = x / sigma.unsqueeze(1)  # [B, M, F, N]
-        nb = unfold_neighbourhood(xn, taps_time, taps_freq)  # [B, M, L, F, N]
-        ref = xn[:, ref_channel][:, None, None]  # [B, 1, 1, F, N]
+        v = neighbourhood_taps(xn, taps_time, taps_freq)  # view [B, M, F, N, Lf, Lt]
+        b, m, n_f, n_t, lf, lt = v.shape
+        nb = v.permute(0, 3, 2, 1, 4, 5).reshape(b, n_t, n_f, m, lf * lt)  # one copy, output layout
+        ref = xn[:, ref_channel].transpose(1, 2)[..., None, None]  # [B, N, F, 1, 1]
         num = ref * nb.conj()
         den = (ref.abs() * nb.abs() + eps).pow(beta)
-        z = num / den  # [B, M, L, F, N]
-        b, m, l, n_f, n_t = z.shape
-        feat = torch.view_as_real(z.permute(0, 4, 3, 1, 2).contiguous())  # [B, N, F, M, L, 2]
-        return feat.reshape(b, n_t, n_f, m * l * 2)
+        z = num / den  # [B, N, F, M, L]
+        return torch.view_as_real(z).reshape(b, n_t, n_f, m * lf * lt * 2)

@@ -11,12 +11,20 @@ Stage ``i`` (``num_blocks`` distinct stages) on ``s [B, K, N, F, d]``::
 :class:`CrossSlotBlock`: pre-norm MHSA over the K slots (no positional encoding; a learned
 per-slot ``slot_embedding`` is added to the normalised attention input to tell slots apart)
 followed by a pre-norm SwiGLU FFN, both residual.  Keys of silent slots (all-zero query) are
-masked out, so active slots never attend to them (a silent slot still attends to itself).  With
+masked out, so active slots never attend to them (a silent slot still attends to itself).  The
+attention over the K slot tokens is written out in the decoder's ``[B, K, N*F, d]`` layout (K
+dot products per query, an additive 0 / -inf key bias of shape ``[B, K, K]`` broadcast over the
+bins, softmax in float32): no permuted copies, no ``[B*N*F, 1, K, K]`` mask, and no host sync
+to test whether every slot is active (all-active adds a zero bias).  With
 the slot embeddings zeroed the block is permutation-equivariant over slots: two slots with the
 same query and the same input get identical outputs.
 
 The decoder returns the final streams and the *input* of every stage (stage 0 = the split
 output), which the SepRe auxiliary filter heads turn into auxiliary estimates.
+
+Activation checkpointing: ``checkpointing`` on :class:`~.blocks.TFBlock` / :class:`CrossSlotBlock`
+("block" granularity) or on :class:`DecoderStage` ("stage": TF block + FiLM + cross-slot block
+recomputed together), set by :meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`.
 """
 from __future__ import annotations
 
@@ -24,7 +32,6 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint
@@ -53,23 +60,31 @@ class CrossSlotBlock(nn.Module):
         self.checkpointing = False
 
     def _forward(self, s: Tensor, active: Optional[Tensor]) -> Tensor:
+        # works in the [B, K, N*F, d] layout of the decoder (no permutes): attention over the K
+        # slot tokens of every TF bin written out (K = 3: dot products and a softmax over 3 keys)
         b, k, n, f, d = s.shape
         h = self.num_heads
-        x = s.permute(0, 2, 3, 1, 4).reshape(b, n * f, k, d)  # slot tokens per TF bin
-        y = self.attn_norm(x) + self.slot_embedding.to(x.dtype)
-        qkv = self.qkv(y).view(b * n * f, k, 3, h, d // h)
-        q, kk, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*NF, H, K, dh] (4-D for every SDPA backend)
-        mask = None
+        dh = d // h
+        x = s.reshape(b, k, n * f, d)
+        y = self.attn_norm(x) + self.slot_embedding.to(x.dtype)[None, :, None, :]
+        q, kk, v = self.qkv(y).view(b, k, n * f, 3, h, dh).unbind(3)  # each [B, K, NF, H, dh]
+        # scores[b, i, j] = <q_i, k_j> / sqrt(dh): [B, K(query), K(key), NF, H]
+        scores = torch.stack([(q * kk[:, j, None]).sum(-1) for j in range(k)], dim=2) * dh ** -0.5
         if active is not None:
             eye = torch.eye(k, dtype=torch.bool, device=s.device)
-            mask = active[:, None, :] | eye[None]  # [B, K(query), K(key)]: silent keys hidden
-            mask = mask[:, None, None].expand(b, n * f, 1, k, k).reshape(b * n * f, 1, k, k)
-        att = F.scaled_dot_product_attention(q, kk, v, attn_mask=mask)  # [B*NF, H, K, dh]
-        x = x + self.out(att.transpose(1, 2).reshape(b, n * f, k, d))
+            allowed = active[:, None, :] | eye[None]  # [B, K(query), K(key)]: silent keys hidden
+            bias = torch.zeros(allowed.shape, dtype=scores.dtype, device=s.device)
+            scores = scores + bias.masked_fill(~allowed, float("-inf"))[..., None, None]
+        p = torch.softmax(scores.float(), dim=2).to(v.dtype)
+        att = p[:, :, 0, ..., None] * v[:, 0, None]
+        for j in range(1, k):
+            att = att + p[:, :, j, ..., None] * v[:, j, None]  # [B, K, NF, H, dh]
+        x = x + self.out(att.reshape(b, k, n * f, d))
         x = x + self.ffn(self.ffn_norm(x))
-        return x.view(b, n, f, k, d).permute(0, 3, 1, 2, 4).contiguous()
+        return x.view(b, k, n, f, d)
 
     def forward(self, s: Tensor, active: Optional[Tensor] = None) -> Tensor:
+        """``s [B, K, N, F, d]``, ``active [B, K]`` bool (None: every key visible) -> ``[B, K, N, F, d]``."""
         return maybe_checkpoint(self, self._forward, s, active)
 
 
@@ -83,13 +98,17 @@ class DecoderStage(nn.Module):
         self.tf_block = TFBlock(d_model, ffn_hidden, num_heads, kernel_size)
         self.film = LabelFiLM(d_label, d_model, film_hidden) if reinject else None
         self.cross = CrossSlotBlock(d_model, num_heads, cross_ffn_hidden, num_slots, slot_embedding_std)
+        self.checkpointing = False  # whole-stage checkpointing (activation_checkpointing="stage")
 
-    def forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
+    def _forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
         b, k, n, f, d = s.shape
         x = self.tf_block(s.reshape(b * k, n, f, d)).view(b, k, n, f, d)
         if self.film is not None:
             x = self.film(x, e, a)
         return self.cross(x, active)
+
+    def forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
+        return maybe_checkpoint(self, self._forward, s, e, a, active)
 
     def forward_streaming(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor], cache: dict,
                           offset: int, n_keep: int, max_past: int) -> Tensor:

@@ -17,6 +17,12 @@ neighbourhood ``X_nb [B, M, L, F, N]`` (see :mod:`.correlation`)::
 
 (no conjugate on ``W``; equivalent to ``w^H x`` with ``w = conj(W)``). Computed in complex64
 outside autocast.
+
+:meth:`FilterEstimator.filter_spectrum` is the fused form the model uses: head and filtering in
+real arithmetic, ``Re Y = sum(Re W Re X - Im W Im X)``, ``Im Y = sum(Re W Im X + Im W Re X)``,
+in chunks of frames and checkpointed per chunk in training. It never materialises ``W`` (about
+371 MB per head for ``base``, 4-s crops, batch 2) nor einsum's copies of both operands, and
+keeps nothing but its inputs for backward (the main head and every auxiliary head).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from s5tse.models.separator.sr_corrnet.blocks import RMSNorm
 
@@ -64,3 +71,36 @@ class FilterEstimator(nn.Module):
 
     def forward(self, s: Tensor) -> Tensor:
         return complex_filter(*self.coefficients(s))
+
+    def _filter_chunk(self, s: Tensor, xr: Tensor, xi: Tensor) -> Tuple[Tensor, Tensor]:
+        """``s [B, K, n, F, d]``, ``xr, xi [B, 1, n, F, M*L]`` -> ``(Re Y, Im Y)``, each ``[B, K, n, F]``."""
+        a, b, c = (t.flatten(-2) for t in self.coefficients(s))  # [B, K, n, F, M*L]
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            mag = F.softplus(a)
+            wr, wi = mag * torch.tanh(b), mag * torch.tanh(c)  # W = wr + j wi
+            return (wr * xr - wi * xi).sum(-1), (wr * xi + wi * xr).sum(-1)
+
+    def filter_spectrum(self, s: Tensor, x_ri: Tensor, chunk_elements: int = 1 << 22) -> Tensor:
+        """Fused head + MISO filtering: ``s [B, K, N, F, d]``, ``x_ri [2, B, N, F, M*L]`` -> ``Y [B, K, F, N]``.
+
+        Equal to ``apply_miso_filter(self(s), x_nb)`` (same float32 products, summed in another
+        order) without materialising the complex filter: real arithmetic on ``(Re W, Im W)`` in
+        chunks of frames (about ``chunk_elements`` filter coefficients each); with autograd on,
+        every chunk is checkpointed, so only ``s`` (alive anyway: the decoder's activation) and
+        ``x_ri`` are kept for backward and the coefficients are recomputed there.
+        """
+        b, k, n, f, _ = s.shape
+        per_frame = b * k * f * 3 * self.num_channels * self.num_taps
+        step = max(1, int(chunk_elements) // max(per_frame, 1))
+        xr, xi = x_ri[0].unsqueeze(1), x_ri[1].unsqueeze(1)  # [B, 1, N, F, M*L]
+        grad = torch.is_grad_enabled() and (s.requires_grad or any(p.requires_grad for p in self.parameters()))
+        parts = []
+        for t0 in range(0, n, step):
+            args = (s[:, :, t0: t0 + step], xr[:, :, t0: t0 + step], xi[:, :, t0: t0 + step])
+            if grad:
+                parts.append(checkpoint(self._filter_chunk, *args, use_reentrant=False))
+            else:
+                parts.append(self._filter_chunk(*args))
+        yr = torch.cat([p[0] for p in parts], dim=2) if len(parts) > 1 else parts[0][0]
+        yi = torch.cat([p[1] for p in parts], dim=2) if len(parts) > 1 else parts[0][1]
+        return torch.complex(yr, yi).transpose(-1, -2)  # [B, K, F, N]

@@ -57,11 +57,11 @@ from s5tse.models.separator.abs_separator import AbsSeparator
 from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, TFBlock, sinusoidal_embedding
 from s5tse.models.separator.sr_corrnet.correlation import (
     correlation_feature,
+    neighbourhood_ri,
     num_taps,
-    unfold_neighbourhood,
 )
 from s5tse.models.separator.sr_corrnet.decoder import ReconstructionDecoder
-from s5tse.models.separator.sr_corrnet.filter import FilterEstimator, apply_miso_filter
+from s5tse.models.separator.sr_corrnet.filter import FilterEstimator
 from s5tse.models.separator.sr_corrnet.split import (
     RESAMPLE_MODES,
     LabelQueriedSplit,
@@ -282,8 +282,9 @@ class LabelQueriedSRCorrNet(AbsSeparator):
                 f"weak must be [B={b}, K={cfg.num_slots}, {cfg.num_classes}], got {tuple(weak.shape)}"
             )
 
-    def _synthesise(self, w: Tensor, x_nb: Tensor, scale: Tensor, active: Tensor, n: int) -> Tensor:
-        spec = apply_miso_filter(w, x_nb)  # [B, K, F, N]
+    def _synthesise(self, head: FilterEstimator, s: Tensor, x_ri: Tensor, scale: Tensor, active: Tensor,
+                    n: int) -> Tensor:
+        spec = head.filter_spectrum(s, x_ri)  # [B, K, F, N]
         y = self.stft.inverse(spec, n) * scale  # [B, K, n]
         return torch.where(active[..., None], y, torch.zeros((), dtype=y.dtype, device=y.device))
 
@@ -309,7 +310,7 @@ class LabelQueriedSRCorrNet(AbsSeparator):
             else:
                 scale = torch.ones(x.shape[0], 1, 1, device=x.device)
             spec = self.stft(x / scale)  # [B, C, F, N]
-            x_nb = unfold_neighbourhood(spec, cfg.taps_time, cfg.taps_freq)  # [B, C, L, F, N]
+            x_ri = neighbourhood_ri(spec, cfg.taps_time, cfg.taps_freq)  # [2, B, N, F, C*L]
             feat = correlation_feature(spec, cfg.taps_time, cfg.taps_freq, cfg.ref_channel,
                                        cfg.phat_beta, cfg.corr_eps)  # [B, N, F, 2CL]
         n_frames = spec.shape[-1]
@@ -324,12 +325,12 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         a = resample_strong(strong, n_frames, cfg.hop_length, n, cfg.strong_resample, cfg.strong_hop)
         e = self.weak_embed(weak)  # [B, K, d_label]
         s = self.split(h, e, a)  # [B, K, N, F, d]
-        key_mask = None if bool(active.all()) else active  # no attention mask when every slot is active
-        s, stage_inputs = self.decoder(s, e, a, key_mask)
+        # the key mask is always applied (a zero bias when every slot is active: no host sync)
+        s, stage_inputs = self.decoder(s, e, a, active)
 
-        y = self._synthesise(self.filter(s), x_nb, scale, active, n)
+        y = self._synthesise(self.filter, s, x_ri, scale, active, n)
         aux: List[Tensor] = []
         if self.training:
             for head, s_i in zip(self.aux_filters, stage_inputs):
-                aux.append(self._synthesise(head(s_i), x_nb, scale, active, n))
+                aux.append(self._synthesise(head, s_i, x_ri, scale, active, n))
         return y, {"aux": aux, "active": active}
