@@ -118,6 +118,31 @@ def finite_rows(results_md):
     return rows
 
 
+def official_submission_checks(folder, soundscape_dir):
+    """The official checks of a submission folder (reference §5.4: ``verify_output_filename``,
+    ``verify_json``, ``verify_dev_set_test_json``), the dev test set being ``soundscape_dir``."""
+    from s5tse.labels import TARGET_CLASSES
+
+    soundscapes = sorted(p.stem for p in Path(soundscape_dir).glob("*.wav"))
+    wavs = sorted(p.name for p in (folder / "eval_out").glob("*.wav"))
+    assert wavs
+    for name in wavs:  # every estimate belongs to one soundscape and names a target class
+        owner = [s for s in soundscapes if name.startswith(s)]
+        assert len(owner) == 1, name
+        m = re.match(rf"^{re.escape(owner[0])}(?:_(\d+))?_(.+)\.wav$", name)
+        assert m and m.group(2) in TARGET_CLASSES, name
+    results = json.loads((folder / "eval_results.json").read_text())
+    listed = [e["filename"] for entry in results["probabilities"] for e in entry["estimate"]]
+    assert len(set(listed)) == len(listed) and set(listed) == set(wavs)
+    assert isinstance(results["nparams"], int) and isinstance(results["config"], dict)
+    dev = json.loads((folder / "dev_set_test_results.json").read_text())
+    names = [d["soundscape"] + ".wav" for d in dev["details"]]
+    assert len(set(names)) == len(names) and set(names) == {s + ".wav" for s in soundscapes}
+    assert isinstance(dev["CAPI-SDRi"]["mean"], float)
+    assert set(dev["label_metrics"]) == {"accuracy_mix", "accuracy_src"}
+    assert isinstance(dev["config"], dict) and isinstance(dev["nparams"], int)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
@@ -163,6 +188,9 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
     assert zips == ["Doe_Lab_task4_1.zip", "Doe_Lab_task4_2.zip"]
     with zipfile.ZipFile(exp / "submission" / "Doe_Lab_task4_1.zip") as z:
         assert "Doe_Lab_task4_1/dev_set_test_results.json" in z.namelist()
+        z.extractall(tmp_path / "unzipped")
+    wav = (tmp_path / "data" / "test" / "wav.scp").read_text().split("\n")[0].split(" ", 1)[1]
+    official_submission_checks(tmp_path / "unzipped" / "Doe_Lab_task4_1", Path(wav).parent)
 
     # re-running the synthesis resumes (every scene already rendered), stage 5 re-decodes
     res = run_recipe(repo_root, env, "--config", "conf/ci.conf", *dirs, "--stage", "2", "--stop_stage", "2")
