@@ -80,6 +80,28 @@ Reshaping (all are permutations; shapes are identical on both sides):
   ``sqrt(sigma_f / sigma_{f+i})`` factor otherwise); their STFT is an uncentred conv1d STFT
   with its own scaling and their mixture is normalised per channel, ours once over all channels.
   These would need model options (RMSNorm eps, neighbour normalisation) to match bit for bit.
+* Their iSTFT (conv-transpose overlap-add) weights the DC and Nyquist bins x2 and has no
+  window-envelope normalisation: the first and last ``n_fft - hop`` output samples are attenuated
+  and an STFT -> iSTFT round trip is off by about 8e-2; ours (``torch.istft``) divides by the
+  window envelope and reconstructs exactly. Compare outputs away from the edges, or in the STFT
+  domain.
+* Their inference (``process_waveform``) divides the mixture by its std and leaves the output in
+  those std-normalised units; ours multiplies the output back by the input std.
+* Window at 75 % overlap: theirs is ``Hann * sqrt(2/3)`` (sqrt-Hann only at 50 %); the constant
+  is a scale our envelope-normalised iSTFT removes, so importing a 75 %-overlap checkpoint (e.g.
+  WHAMR!, 256/64) needs ``window: hann`` here, not the default ``sqrt_hann``.
+* Their frequency and time modules may have separate settings (widths, heads, kernels) and
+  their embedding two kernel sizes (one per conv); ours share one ``ffn_hidden`` /
+  ``num_heads`` / ``kernel_size`` between the paths and one ``embed_kernel`` for both convs, so
+  a checkpoint with differing settings cannot be imported (shape mismatch, reported).
+* Their multi-channel-output (``MIMO: true``, ``M_o > 1``) mode has no counterpart: our filter
+  heads are MISO (one output channel per slot).
+
+With the differences above removed (same STFT, normalisation and eps), the label-agnostic
+stages (correlation feature, embedding, encoder blocks, decoder TF and cross-slot blocks, filter
+heads and filtering) were found equal to theirs within 5e-7 in an independent stage-by-stage
+comparison; the speed-ups of issue 14 keep every stage's function (tests pin the outputs of
+e1ed361 to rtol 1e-5), so that equivalence holds.
 
 ``strict_backbone=True`` (default): a missing mapped key, an unexpected key outside the skipped
 modules, or a shape mismatch raises one :class:`SRCorrNetCheckpointError` naming the file and

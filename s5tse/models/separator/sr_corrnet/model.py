@@ -71,7 +71,7 @@ from s5tse.models.separator.sr_corrnet.split import (
 )
 from s5tse.models.separator.sr_corrnet.stft import STFT
 
-__all__ = ["SRCorrNetConfig", "SR_CORRNET_PRESETS", "LabelQueriedSRCorrNet"]
+__all__ = ["SRCorrNetConfig", "SR_CORRNET_PRESETS", "CHECKPOINT_MODES", "checkpoint_mode", "LabelQueriedSRCorrNet"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ class SRCorrNetConfig:
     # normalisation / memory
     input_norm: bool = True
     input_norm_eps: float = 1e-8
-    activation_checkpointing: bool = False
+    # False / "none" | True / "block" (every TF block and cross-slot block) | "stage" (every
+    # encoder TF block and whole decoder stages); training only, see set_activation_checkpointing
+    activation_checkpointing: Union[bool, str] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "taps_time", tuple(int(t) for t in self.taps_time))
@@ -141,6 +143,7 @@ class SRCorrNetConfig:
             if getattr(self, name) % 2 == 0:
                 raise ValueError(f"SRCorrNetConfig: {name} must be odd, got {getattr(self, name)}")
         num_taps(self.taps_time, self.taps_freq)  # validates the tap pairs
+        checkpoint_mode(self.activation_checkpointing)  # validates the option
 
     @property
     def num_taps(self) -> int:
@@ -150,6 +153,20 @@ class SRCorrNetConfig:
     def feature_dim(self) -> int:
         """Correlation feature channels ``2 * M * L``."""
         return 2 * self.num_channels * self.num_taps
+
+
+CHECKPOINT_MODES = ("none", "block", "stage")
+
+
+def checkpoint_mode(value: Union[bool, str, None]) -> str:
+    """``False``/``None``/``"none"`` -> ``"none"``; ``True``/``"block"`` -> ``"block"``; ``"stage"``."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "block"
+    if isinstance(value, str) and value.lower() in CHECKPOINT_MODES:
+        return value.lower()
+    raise ValueError(f"activation_checkpointing={value!r}; choose from False, True, {CHECKPOINT_MODES}")
 
 
 SR_CORRNET_PRESETS: Dict[str, SRCorrNetConfig] = {
@@ -264,11 +281,30 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         """STFT frames for ``num_samples`` input samples."""
         return self.stft.num_frames(num_samples)
 
-    def set_activation_checkpointing(self, enable: bool) -> None:
-        """Checkpoint every TF block and cross-slot block in training (recompute in backward)."""
-        for m in self.modules():
-            if hasattr(m, "checkpointing"):
-                m.checkpointing = bool(enable)
+    def set_activation_checkpointing(self, enable: Union[bool, str]) -> None:
+        """Activation checkpointing in training (recompute in backward), by granularity:
+
+        * ``"block"`` (or ``True``): every encoder/decoder TF block and every cross-slot block;
+        * ``"stage"``: every encoder TF block and every whole decoder stage (TF block, FiLM
+          re-injection and cross-slot block: fewer saved tensors, same recomputation);
+        * ``"none"`` (or ``False``): off.
+
+        ``True`` means the configured granularity (``config.activation_checkpointing``) if that is
+        ``"stage"``, else ``"block"``: the trainer's on/off switch (``activation_checkpointing:
+        true``, passed as a bool) keeps a ``model_conf`` choice of ``"stage"``.
+
+        The filter heads are always checkpointed per chunk of frames (see
+        :meth:`.filter.FilterEstimator.filter_spectrum`). Outputs and gradients do not depend on it.
+        """
+        mode = checkpoint_mode(enable)
+        if enable is True and checkpoint_mode(self.config.activation_checkpointing) == "stage":
+            mode = "stage"
+        for block in self.encoder:
+            block.checkpointing = mode != "none"
+        for stage in self.decoder.stages:
+            stage.checkpointing = mode == "stage"
+            stage.tf_block.checkpointing = stage.cross.checkpointing = mode == "block"
+        self.checkpoint_granularity = mode
 
     def _check_inputs(self, mixture: Tensor, strong: Tensor, weak: Tensor) -> None:
         cfg = self.config

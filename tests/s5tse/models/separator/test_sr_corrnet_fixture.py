@@ -56,7 +56,7 @@ def test_preset_state_dict_layout_unchanged(fx, preset):
     assert _digest(LabelQueriedSRCorrNet.from_preset(preset).state_dict()) == fx["preset_key_digest"][preset]
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
+@pytest.mark.parametrize("checkpointing", [False, True, "stage"])
 def test_train_outputs_and_gradients_match_e1ed361(fx, checkpointing):
     model = _model(fx, activation_checkpointing=checkpointing).train()
     y, ex = model(fx["mixture"], fx["strong"], fx["weak"])
