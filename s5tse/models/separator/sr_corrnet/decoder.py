@@ -23,8 +23,8 @@ The decoder returns the final streams and the *input* of every stage (stage 0 = 
 output), which the SepRe auxiliary filter heads turn into auxiliary estimates.
 
 Activation checkpointing: ``checkpointing`` on :class:`~.blocks.TFBlock` / :class:`CrossSlotBlock`
-("block" granularity) or on :class:`DecoderStage` ("stage": TF block + FiLM + cross-slot block
-recomputed together), set by :meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`.
+("block" granularity) or ``stage_checkpointing`` on :class:`DecoderStage` ("stage": TF block +
+FiLM + cross-slot block recomputed together), set by :meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint
 from s5tse.models.separator.sr_corrnet.split import LabelFiLM
@@ -98,7 +99,9 @@ class DecoderStage(nn.Module):
         self.tf_block = TFBlock(d_model, ffn_hidden, num_heads, kernel_size)
         self.film = LabelFiLM(d_label, d_model, film_hidden) if reinject else None
         self.cross = CrossSlotBlock(d_model, num_heads, cross_ffn_hidden, num_slots, slot_embedding_std)
-        self.checkpointing = False  # whole-stage checkpointing (activation_checkpointing="stage")
+        # whole-stage checkpointing (activation_checkpointing="stage"); not named ``checkpointing``,
+        # which marks the block-granularity modules
+        self.stage_checkpointing = False
 
     def _forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
         b, k, n, f, d = s.shape
@@ -108,7 +111,9 @@ class DecoderStage(nn.Module):
         return self.cross(x, active)
 
     def forward(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor]) -> Tensor:
-        return maybe_checkpoint(self, self._forward, s, e, a, active)
+        if self.stage_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._forward, s, e, a, active, use_reentrant=False)
+        return self._forward(s, e, a, active)
 
     def forward_streaming(self, s: Tensor, e: Tensor, a: Tensor, active: Optional[Tensor], cache: dict,
                           offset: int, n_keep: int, max_past: int) -> Tensor:

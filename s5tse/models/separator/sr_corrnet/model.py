@@ -302,7 +302,7 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         for block in self.encoder:
             block.checkpointing = mode != "none"
         for stage in self.decoder.stages:
-            stage.checkpointing = mode == "stage"
+            stage.stage_checkpointing = mode == "stage"
             stage.tf_block.checkpointing = stage.cross.checkpointing = mode == "block"
         self.checkpoint_granularity = mode
 

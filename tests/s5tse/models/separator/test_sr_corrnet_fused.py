@@ -178,7 +178,7 @@ def test_checkpoint_option_values():
     m = LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="stage")
     assert m.checkpoint_granularity == "stage"
     m.set_activation_checkpointing(True)  # the trainer's switch keeps the configured granularity
-    assert m.checkpoint_granularity == "stage" and m.decoder.stages[0].checkpointing
+    assert m.checkpoint_granularity == "stage" and m.decoder.stages[0].stage_checkpointing
     m.set_activation_checkpointing(False)
     assert m.checkpoint_granularity == "none" and not m.encoder[0].checkpointing
     with pytest.raises(ValueError):
