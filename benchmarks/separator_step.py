@@ -8,7 +8,8 @@ For every ``--presets`` x ``--crops`` it measures, in a fresh subprocess per mea
   heads on), class-aware PIT loss (``-SNR``) with the auxiliary outputs (weight 0.5 shared), backward.
   Time of the step (after one untimed warm-up step on a 0.25-s crop) and the peak memory *above*
   the memory held before the step: CPU = peak RSS (``VmHWM``, reset through
-  ``/proc/self/clear_refs``) minus the RSS before; CUDA = ``max_memory_allocated`` minus the
+  ``/proc/self/clear_refs``) minus the RSS before, with glibc's mmap/trim thresholds fixed at
+  128 KiB so that freed blocks leave the RSS at once; CUDA = ``max_memory_allocated`` minus the
   allocated bytes before;
 * **decode**: one eval-mode ``no_grad`` forward of a ``--decode_sec``-second input (B = 1) after
   a warm-up forward on 0.5 s; time and real-time factor.
@@ -225,6 +226,9 @@ def _run_worker(tree: str, spec: Dict[str, Any]) -> Dict[str, Any]:
     env["PYTHONPATH"] = tree + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["OMP_NUM_THREADS"] = str(spec["threads"])
     env["MKL_NUM_THREADS"] = str(spec["threads"])
+    # glibc: serve large blocks by mmap and return them at once, so that RSS follows live memory
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
+    env.setdefault("MALLOC_TRIM_THRESHOLD_", "131072")
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_worker", json.dumps(spec)],
                           cwd=tree, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -81,36 +81,60 @@ def conv_time_streaming(conv: nn.Module, x: Tensor, cache: dict, key: str, n_kee
     return F.conv1d(xp, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
 
 
-def _time_cols(x: Tensor, kernel: int) -> Tensor:
-    """``x [N, L, C]`` -> ``[N, L, C * kernel]``: ``out[n, t, c * kernel + j] = x[n, t + j - kernel // 2, c]``
-    (zero outside), the im2col of a "same" Conv1d along L in channels-last layout."""
-    p = kernel // 2
+def _padded(n: int, length: int, c: int, p: int, like: Tensor) -> Tensor:
+    """``[N, L + 2p, C]`` buffer with the ``p`` rows at both ends of every sequence zeroed."""
+    buf = like.new_empty(n, length + 2 * p, c)
+    if p:
+        buf[:, :p] = 0
+        buf[:, length + p:] = 0
+    return buf
+
+
+def _conv_input(x: Tensor, p: int, swiglu: bool, silu_a: Optional[Tensor] = None) -> Tensor:
+    """Zero-padded conv input ``[N, L + 2p, C]`` from ``x [N, L, C]`` (or ``SwiGLU(x)``, C = C_x / 2;
+    ``silu_a``: ``SiLU`` of the first half if already computed)."""
     n, length, c = x.shape
-    return F.pad(x, (0, 0, p, p)).unfold(1, kernel, 1).reshape(n, length, c * kernel)
+    if swiglu:
+        a, g = x.chunk(2, dim=-1)
+        xp = _padded(n, length, c // 2, p, x)
+        torch.mul(F.silu(a) if silu_a is None else silu_a, g, out=xp[:, p: p + length])
+    else:
+        xp = _padded(n, length, c, p, x)
+        xp[:, p: p + length] = x
+    return xp
 
 
-def _time_fold(g: Tensor, kernel: int) -> Tensor:
-    """Adjoint of :func:`_time_cols`: ``g [N, L, C * kernel]`` -> ``[N, L, C]``."""
-    p = kernel // 2
-    n, length, ck = g.shape
-    g = g.view(n, length, ck // kernel, kernel)
-    out = g.new_zeros(n, length + 2 * p, ck // kernel)
-    for j in range(kernel):
-        out[:, j: j + length] += g[..., j]
-    return out[:, p: p + length]
+def _shift_gemm(xp: Tensor, weight: Tensor, bias: Optional[Tensor], length: int) -> Tensor:
+    """``y[n, t] = bias + sum_j W_j xp[n, t + j]`` for ``xp [N, L + 2p, C]``, ``weight [O, C, k]``.
 
-
-def _swiglu(u: Tensor) -> Tensor:
-    a, g = u.chunk(2, dim=-1)
-    return F.silu(a) * g
+    Over the flattened rows of ``xp`` every tap is one GEMM on a contiguous row range accumulated
+    in place (rows between sequences are computed and dropped). Returns a ``[N, L, O]`` view.
+    """
+    n, pl, c = xp.shape
+    k = weight.shape[-1]
+    o = weight.shape[0]
+    rows = n * pl - (k - 1)
+    x2 = xp.view(n * pl, c)
+    acc = xp.new_empty(n * pl, o)
+    w = weight.to(xp.dtype)
+    out = acc[:rows]
+    if bias is not None:
+        torch.addmm(bias.to(xp.dtype), x2[0:rows], w[:, :, 0].t(), out=out)
+    else:
+        torch.mm(x2[0:rows], w[:, :, 0].t(), out=out)
+    for j in range(1, k):
+        out.addmm_(x2[j: j + rows], w[:, :, j].t())
+    return acc.view(n, pl, o)[:, :length]
 
 
 class _SeqConv(torch.autograd.Function):
-    """"Same" Conv1d along L of a channels-last ``x [N, L, C]`` as im2col + GEMM, optionally of
-    ``SwiGLU(x)`` (``swiglu=True``: ``x = [a, g]``, the conv input is ``SiLU(a) * g``).
+    """"Same" Conv1d along L of a channels-last ``x [N, L, C]``, optionally of ``SwiGLU(x)``
+    (``swiglu=True``: ``x = [a, g]``, the conv input is ``SiLU(a) * g``).
 
-    Saves only ``x`` (not the im2col matrix nor the SwiGLU output) and rebuilds both in backward.
-    ``weight [O, C', k]`` and ``bias [O]`` are a Conv1d's parameters. Returns ``[N, L, O]``.
+    Written as one GEMM per tap on the zero-padded, flattened sequence (:func:`_shift_gemm`): no
+    transposes, no im2col. Saves only ``x`` (not the padded input nor the SwiGLU output; both
+    are rebuilt in backward). ``weight [O, C', k]`` and ``bias [O]`` are a Conv1d's parameters.
+    Returns ``[N, L, O]``.
     """
 
     @staticmethod
@@ -118,34 +142,44 @@ class _SeqConv(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], swiglu: bool) -> Tensor:
         ctx.save_for_backward(x, weight, bias)
         ctx.swiglu = swiglu
-        k = weight.shape[-1]
-        h = _swiglu(x) if swiglu else x
-        return F.linear(_time_cols(h, k), weight.reshape(weight.shape[0], -1), bias)
+        xp = _conv_input(x, weight.shape[-1] // 2, swiglu)
+        return _shift_gemm(xp, weight, bias, x.shape[1])
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad: Tensor):
         x, weight, bias = ctx.saved_tensors
         k = weight.shape[-1]
+        p = k // 2
         o = weight.shape[0]
-        w2 = weight.reshape(o, -1)
-        if ctx.swiglu:
-            a, g = x.chunk(2, dim=-1)
-            sa = F.silu(a)
-            h = sa * g
-        else:
-            h = x
-        g2 = grad.reshape(-1, o)
+        n, length, _ = x.shape
+        pl = length + 2 * p
+        rows = n * pl - (k - 1)
+        silu_a = F.silu(x.chunk(2, dim=-1)[0]) if ctx.swiglu else None
+        xp = _conv_input(x, p, ctx.swiglu, silu_a)  # [N, L + 2p, C]
+        c = xp.shape[-1]
+        # gradient of the output rows in the padded row grid (zeros between sequences)
+        gp = grad.new_zeros(n, pl, o) if p else grad.new_empty(n, pl, o)
+        gp[:, :length] = grad
+        g2 = gp.view(n * pl, o)[:rows]
+        x2 = xp.view(n * pl, c)
         grad_w = grad_b = grad_x = None
         if ctx.needs_input_grad[1]:
-            grad_w = (g2.t() @ _time_cols(h, k).reshape(g2.shape[0], -1)).view_as(weight)
+            grad_w = torch.stack([g2.t() @ x2[j: j + rows] for j in range(k)], dim=-1)  # [O, C, k]
         if bias is not None and ctx.needs_input_grad[2]:
-            grad_b = g2.sum(0)
+            grad_b = grad.reshape(-1, o).sum(0)
         if ctx.needs_input_grad[0]:
-            grad_h = _time_fold((g2 @ w2.to(g2.dtype)).view(*grad.shape[:-1], -1), k)
+            w = weight.to(g2.dtype)
+            gx = xp.new_zeros(n * pl, c)
+            for j in range(k):
+                gx[j: j + rows].addmm_(g2, w[:, :, j])
+            grad_h = gx.view(n, pl, c)[:, p: p + length]  # [N, L, C]
             if ctx.swiglu:
-                sig = torch.sigmoid(a)
-                grad_x = torch.cat([grad_h * g * (sig * (1.0 + a * (1.0 - sig))), grad_h * sa], dim=-1)
+                a, g = x.chunk(2, dim=-1)
+                grad_x = torch.empty_like(x)
+                ha = a.shape[-1]
+                grad_x[..., :ha] = torch.ops.aten.silu_backward(grad_h * g, a)
+                torch.mul(grad_h, silu_a, out=grad_x[..., ha:])
             else:
                 grad_x = grad_h
         return grad_x, grad_w, grad_b, None
@@ -343,9 +377,9 @@ class TransBlock(nn.Module):
         self.ffn2 = ConvFFN(d_model, ffn_hidden, kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + 0.5 * self.ffn1(x)
+        x = torch.add(x, self.ffn1(x), alpha=0.5)  # x + ffn/2 in one pass (0.5 * y is exact)
         x = x + self.attn(self.attn_norm(x))
-        return x + 0.5 * self.ffn2(x)
+        return torch.add(x, self.ffn2(x), alpha=0.5)
 
     def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:
         """Block ``x [N, L, d]`` of frames ``offset ...``; ``cache`` holds one sub-dict per layer."""
