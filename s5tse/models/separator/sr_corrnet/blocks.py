@@ -159,8 +159,9 @@ class _SeqConv(torch.autograd.Function):
         xp = _conv_input(x, p, ctx.swiglu, silu_a)  # [N, L + 2p, C]
         c = xp.shape[-1]
         # gradient of the output rows in the padded row grid (zeros between sequences)
-        gp = grad.new_zeros(n, pl, o) if p else grad.new_empty(n, pl, o)
+        gp = grad.new_empty(n, pl, o)
         gp[:, :length] = grad
+        gp[:, length:] = 0
         g2 = gp.view(n * pl, o)[:rows]
         x2 = xp.view(n * pl, c)
         grad_w = grad_b = grad_x = None
@@ -170,8 +171,10 @@ class _SeqConv(torch.autograd.Function):
             grad_b = grad.reshape(-1, o).sum(0)
         if ctx.needs_input_grad[0]:
             w = weight.to(g2.dtype)
-            gx = xp.new_zeros(n * pl, c)
-            for j in range(k):
+            gx = xp.new_empty(n * pl, c)
+            torch.mm(g2, w[:, :, 0], out=gx[:rows])
+            gx[rows:] = 0
+            for j in range(1, k):
                 gx[j: j + rows].addmm_(g2, w[:, :, j])
             grad_h = gx.view(n, pl, c)[:, p: p + length]  # [N, L, C]
             if ctx.swiglu:
@@ -185,18 +188,45 @@ class _SeqConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
-def seq_conv(x: Tensor, conv: nn.Conv1d, swiglu: bool = False) -> Tensor:
+def seq_conv(x: Tensor, conv: nn.Module, swiglu: bool = False) -> Tensor:
     """``conv`` ("same" padding, stride 1) along L of ``x [N, L, C]`` (of ``SwiGLU(x)`` if
     ``swiglu``) -> ``[N, L, O]``; the memory-lean equivalent of
-    ``conv(f(x).transpose(1, 2)).transpose(1, 2)``."""
-    return _SeqConv.apply(x, conv.weight, conv.bias, swiglu)
+    ``conv(f(x).transpose(1, 2)).transpose(1, 2)``; an ``nn.Linear`` counts as kernel size 1."""
+    weight = conv.weight if conv.weight.dim() == 3 else conv.weight.unsqueeze(-1)  # nn.Linear: k = 1
+    return _SeqConv.apply(x, weight, conv.bias, swiglu)
+
+
+class _RMSNormFn(torch.autograd.Function):
+    """``x * rsqrt(mean(x^2) + eps) * w`` over the last axis with a hand-written backward
+    (saves ``x`` and the per-row ``rstd``; a few passes instead of the composite's autograd graph)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, eps: float) -> Tensor:
+        rstd = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True).add_(eps))
+        ctx.save_for_backward(x, weight, rstd)
+        return (x * rstd).mul_(weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight, rstd = ctx.saved_tensors
+        xhat = x * rstd
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = (grad * xhat).reshape(-1, x.shape[-1]).sum(0)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            gw = grad * weight
+            m = (gw * xhat).mean(dim=-1, keepdim=True)
+            grad_x = torch.addcmul(gw, xhat, m, value=-1.0).mul_(rstd)
+        return grad_x, grad_w, None
 
 
 class RMSNorm(nn.Module):
     """Root-mean-square normalisation over the last axis with a learned gain (no bias).
 
-    ``torch.nn.functional.rms_norm`` in float32: a float32 input (and gain) goes straight in; any
-    other dtype (bf16 under autocast) is upcast and the result cast back, as before.
+    Computed in float32 by one autograd function (forward ``x * rstd * w`` as before, backward
+    written out; saves ``x`` and ``rstd``); any other input dtype (bf16 under autocast) is upcast
+    and the result cast back, as before.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -205,10 +235,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = (x.shape[-1],)
         if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
-            return F.rms_norm(x, shape, self.weight, self.eps)
-        return F.rms_norm(x.float(), shape, self.weight.float(), self.eps).to(x.dtype)
+            return _RMSNormFn.apply(x, self.weight, self.eps)
+        return _RMSNormFn.apply(x.float(), self.weight.float(), self.eps).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}"
@@ -226,6 +255,27 @@ def sinusoidal_embedding(length: int, dim: int, max_timescale: float = 10000.0) 
     inv = torch.exp(-step * torch.arange(half, dtype=torch.float64))
     ang = torch.arange(length, dtype=torch.float64)[:, None] * inv[None, :]
     return torch.cat([ang.sin(), ang.cos()], dim=1).float()
+
+
+def _rotate_half_pairs(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    xf = x.float()
+    half = x.shape[-1] // 2
+    x1, x2 = xf[..., :half], xf[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+class _RotateFn(torch.autograd.Function):
+    """RoPE rotation of half-split pairs; backward = rotation by the negative angle."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        ctx.save_for_backward(cos, sin)
+        return _rotate_half_pairs(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        cos, sin = ctx.saved_tensors
+        return _rotate_half_pairs(grad, cos, -sin), None, None
 
 
 class RotaryEmbedding(nn.Module):
@@ -269,10 +319,9 @@ class RotaryEmbedding(nn.Module):
         self.__dict__.pop("_tables", None)
 
     def rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        """Rotate ``x [..., L, head_dim]`` with precomputed tables (float32 math)."""
-        xf = x.float()
-        x1, x2 = xf[..., : self.head_dim // 2], xf[..., self.head_dim // 2 :]
-        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+        """Rotate ``x [..., L, head_dim]`` with precomputed tables (float32 math; the backward is
+        the inverse rotation, so nothing but the tables is saved)."""
+        return _RotateFn.apply(x, cos, sin)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         cos, sin = self.cos_sin(x.shape[-2], x.device, offset)
@@ -300,7 +349,8 @@ class MultiHeadSelfAttention(nn.Module):
             return qkv.unbind(0)
         cos, sin = self.rope.cos_sin(length, x.device, offset)
         q, k = self.rope.rotate(qkv[:2], cos, sin).unbind(0)  # q and k in one pass
-        return q, k, qkv[2]
+        # own copy of v: the projection output is not kept alive for backward through a view
+        return q, k, qkv[2].contiguous()
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
         n, length, d = x.shape

@@ -35,7 +35,7 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint
+from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint, seq_conv
 from s5tse.models.separator.sr_corrnet.split import LabelFiLM
 
 __all__ = ["CrossSlotBlock", "DecoderStage", "ReconstructionDecoder"]
@@ -81,7 +81,9 @@ class CrossSlotBlock(nn.Module):
         for j in range(1, k):
             att = att + p[:, :, j, ..., None] * v[:, j, None]  # [B, K, NF, H, dh]
         x = x + self.out(att.reshape(b, k, n * f, d))
-        x = x + self.ffn(self.ffn_norm(x))
+        # FFN: Linear -> SwiGLU -> Linear, the second Linear fused with the SwiGLU (saves only its input)
+        u = self.ffn[0](self.ffn_norm(x)).view(b * k, n * f, -1)
+        x = x + seq_conv(u, self.ffn[2], swiglu=True).view(b, k, n * f, d)
         return x.view(b, k, n, f, d)
 
     def forward(self, s: Tensor, active: Optional[Tensor] = None) -> Tensor:
