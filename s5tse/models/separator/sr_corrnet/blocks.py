@@ -181,7 +181,7 @@ class _SeqConv(torch.autograd.Function):
                 a, g = x.chunk(2, dim=-1)
                 grad_x = torch.empty_like(x)
                 ha = a.shape[-1]
-                grad_x[..., :ha] = torch.ops.aten.silu_backward(grad_h * g, a)
+                torch.ops.aten.silu_backward.grad_input(grad_h * g, a, grad_input=grad_x[..., :ha])
                 torch.mul(grad_h, silu_a, out=grad_x[..., ha:])
             else:
                 grad_x = grad_h
