@@ -19,6 +19,22 @@ Written from the description in ``separator_sr_corrnet.md`` (§1.5, §1.6, §7.7
   (TransBlock over N on ``[B*F, N, d]``); separate RoPE instance per axis; optional activation
   checkpointing of the whole block (training only).
 
+Implementation for speed and memory (issue 14; same functions, outputs equal to e1ed361 within
+float32 rounding, parameter names unchanged):
+
+* :class:`RMSNorm` is one autograd function (``_RMSNormFn``): forward ``x * rstd * g``, backward
+  written out; saves ``x`` and the per-row ``rstd``.
+* :class:`RotaryEmbedding` caches its ``(cos, sin)`` tables per ``(length, offset, device,
+  inv_freq dtype/device)`` (recomputed after a length change, a device move or a dtype change;
+  made outside inference mode so that they serve training too); the rotation is an autograd
+  function whose backward is the inverse rotation (saves only the tables); q and k are rotated
+  in one pass.
+* ConvFFN convolutions (:func:`seq_conv`): channels-last ``[N, L, C]`` throughout (no
+  transposes), one GEMM per tap on the zero-padded, flattened sequences accumulated in place; the
+  second conv takes the SwiGLU input and computes ``SiLU(a) * g`` itself. Each conv saves only
+  its input (not the normalised/activated copies), rebuilding them in backward.
+* Macaron halves ``x + ffn/2`` as one ``add(alpha=0.5)``.
+
 Streaming (``forward_streaming`` methods, used by :mod:`s5tse.streaming`): the time path runs on
 one block of frames ``[offset, offset + L)`` whose first ``n_keep`` frames are the *present*
 frames. Past context comes from a mutable ``cache`` dict: every time-axis convolution keeps the

@@ -39,6 +39,14 @@ over its context window or replace them by running statistics); the time path us
 attention and "same"-padded convolutions; the correlation and filter taps look ``Q`` frames
 ahead. Block-wise streaming (history | body | future windows) needs no model change.
 
+Training memory: activation checkpointing (``activation_checkpointing``: ``block`` = every TF
+block and cross-slot block, ``stage`` = every encoder block and whole decoder stages; see
+:meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`); the filter heads are always
+checkpointed per chunk of frames. Speed/memory work of issue 14 (fused filter heads, one
+neighbourhood unfold, slot attention without permutes or host sync, lean ConvFFN / RMSNorm /
+RoPE): ``benchmarks/separator_step.py``; the outputs and state-dict keys of e1ed361 are pinned by
+``tests/s5tse/models/separator/test_sr_corrnet_fixture.py``.
+
 Presets (parameter counts are printed by the tests / report): ``unit`` (CI), ``cpu_small``
 (mini recipe), ``base`` (~5 M, the "gpu_base" design), ``large`` (~10 M).
 """

@@ -9,6 +9,7 @@ from s5tse.models.separator.sr_corrnet import LabelQueriedSRCorrNet
 from s5tse.models.separator.sr_corrnet.blocks import (
     ConvFFN,
     MultiHeadSelfAttention,
+    RMSNorm,
     RotaryEmbedding,
     _SeqConv,
     seq_conv,
@@ -183,3 +184,27 @@ def test_checkpoint_option_values():
     assert m.checkpoint_granularity == "none" and not m.encoder[0].checkpointing
     with pytest.raises(ValueError):
         LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="layer")
+
+
+def test_rmsnorm_and_rope_functions_match_autograd_of_the_formulas():
+    torch.manual_seed(0)
+    norm = RMSNorm(6)
+    with torch.no_grad():
+        norm.weight.add_(0.3 * torch.randn(6))
+    x = torch.randn(4, 5, 6, requires_grad=True)
+    r = torch.randn(4, 5, 6)
+    ref = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight
+    g_ref = torch.autograd.grad((ref * r).sum(), [x, norm.weight])
+    y = norm(x)
+    torch.testing.assert_close(y, ref, rtol=1e-6, atol=1e-6)
+    for a, b in zip(torch.autograd.grad((y * r).sum(), [x, norm.weight]), g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    rope = RotaryEmbedding(6)
+    cos, sin = _tables(5, 6, 2, torch.float32)
+    q = torch.randn(3, 5, 6, requires_grad=True)
+    plain = torch.cat([q[..., :3] * cos - q[..., 3:] * sin, q[..., :3] * sin + q[..., 3:] * cos], -1)
+    out = rope.rotate(q, *rope.cos_sin(5, torch.device("cpu"), 2))
+    torch.testing.assert_close(out, plain, rtol=1e-6, atol=1e-6)
+    g = torch.randn(3, 5, 6)
+    torch.testing.assert_close(torch.autograd.grad((out * g).sum(), q)[0],
+                               torch.autograd.grad((plain * g).sum(), q)[0], rtol=1e-5, atol=1e-6)
