@@ -31,6 +31,10 @@ ratios: speed-up = time(REV) / time(current) (> 1: the current tree is faster) a
 peak memory = peak(current) / peak(REV) (< 1: the current tree is leaner). The worktree's ``s5tse`` is
 imported through ``PYTHONPATH``.
 
+``--set KEY=VALUE ...`` overrides config fields of every preset (e.g. the mini recipe's
+``--presets cpu_small --set d_model=16 ffn_hidden=32 num_heads=2 embed_hidden=32 d_label=16
+film_hidden=32 'taps_freq=[0,0]'``).
+
 ``--profile`` prints the top-``--top`` operators (``torch.profiler``, self CPU time) of one
 training step of the current tree instead (first preset and crop only).
 
@@ -139,7 +143,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     torch.set_num_threads(int(spec["threads"]))
     device = torch.device(spec["device"])
     autocast = device.type == "cuda" and not spec["no_autocast"]
-    overrides = {}
+    overrides = dict(spec.get("overrides") or {})
     if spec.get("checkpointing") not in (None, "none"):
         ck = spec["checkpointing"]
         overrides["activation_checkpointing"] = True if ck == "true" else ck
@@ -205,7 +209,7 @@ def profile(spec: Dict[str, Any], top: int) -> None:
     torch.set_num_threads(int(spec["threads"]))
     device = torch.device(spec["device"])
     autocast = device.type == "cuda" and not spec["no_autocast"]
-    overrides = {}
+    overrides = dict(spec.get("overrides") or {})
     if spec.get("checkpointing") not in (None, "none"):
         overrides["activation_checkpointing"] = spec["checkpointing"]
     model = _build(torch, spec["preset"], overrides, device).train()
@@ -251,6 +255,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--presets", nargs="+", default=["cpu_small", "base"])
     ap.add_argument("--crops", nargs="+", type=float, default=[1.0], help="training crop lengths (s)")
     ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides of every preset (VALUE parsed as JSON, else a string), "
+                         "e.g. d_model=16 taps_freq=[0,0]")
     ap.add_argument("--decode_sec", type=float, default=10.0, help="decoding input length (0: no decoding)")
     ap.add_argument("--no_train", action="store_true", help="decoding only")
     ap.add_argument("--reps", type=int, default=3)
@@ -272,8 +279,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args._worker is not None:
         print(json.dumps(worker(json.loads(args._worker))))
         return
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
     common = {"threads": args.threads, "device": args.device, "no_autocast": args.no_autocast,
-              "batch": args.batch, "count_sec": args.count_sec}
+              "batch": args.batch, "count_sec": args.count_sec, "overrides": overrides}
     if args.device.startswith("cuda"):
         import torch
 
@@ -318,6 +332,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             shutil.rmtree(worktree, ignore_errors=True)
 
 
+def overrides_of(args) -> Dict[str, str]:
+    return dict(item.partition("=")[::2] for item in args.set)
+
+
 def _report(args, jobs, results, trees) -> None:
     dev = args.device
     names = [n for n, _ in trees]
@@ -331,6 +349,7 @@ def _report(args, jobs, results, trees) -> None:
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in dev_name), None)
     print(f"device {dev}{' (' + dev_name + ')' if dev_name else ''}, threads {args.threads}, "
           f"batch {args.batch}, reps {args.reps} (medians), checkpointing of current: {args.checkpointing}"
+          + (f", overrides {json.dumps(overrides_of(args))}" if args.set else "")
           + (", bf16 autocast" if dev.startswith("cuda") and not args.no_autocast else ", float32"))
     head = f"{'preset':<10} {'what':<14} {'tree':<8} {'time s':>9} {'peak MB':>9} {'GMAC':>9} {'GMAC/s':>8}"
     if dev.startswith("cuda"):
