@@ -213,27 +213,30 @@ def seq_conv(x: Tensor, conv: nn.Module, swiglu: bool = False) -> Tensor:
 
 
 class _RMSNormFn(torch.autograd.Function):
-    """``x * rsqrt(mean(x^2) + eps) * w`` over the last axis with a hand-written backward
-    (saves ``x`` and the per-row ``rstd``; a few passes instead of the composite's autograd graph)."""
+    """``x * rsqrt(mean(x^2) + eps) * w`` over the last axis, computed in float32, returned in
+    ``x``'s dtype, with a written-out backward; saves ``x`` as given (bf16 stays bf16) and the
+    per-row float32 ``rstd``."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, eps: float) -> Tensor:
-        rstd = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True).add_(eps))
+        xf = x.float()
+        rstd = torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True).add_(eps))
         ctx.save_for_backward(x, weight, rstd)
-        return (x * rstd).mul_(weight)
+        return (xf * rstd).mul_(weight.float()).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, weight, rstd = ctx.saved_tensors
-        xhat = x * rstd
+        xhat = x.float() * rstd
+        grad = grad.float()
         grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_w = (grad * xhat).reshape(-1, x.shape[-1]).sum(0)
+            grad_w = (grad * xhat).reshape(-1, x.shape[-1]).sum(0).to(weight.dtype)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            gw = grad * weight
+            gw = grad * weight.float()
             m = (gw * xhat).mean(dim=-1, keepdim=True)
-            grad_x = torch.addcmul(gw, xhat, m, value=-1.0).mul_(rstd)
+            grad_x = torch.addcmul(gw, xhat, m, value=-1.0).mul_(rstd).to(x.dtype)
         return grad_x, grad_w, None
 
 
@@ -241,8 +244,8 @@ class RMSNorm(nn.Module):
     """Root-mean-square normalisation over the last axis with a learned gain (no bias).
 
     Computed in float32 by one autograd function (forward ``x * rstd * w`` as before, backward
-    written out; saves ``x`` and ``rstd``); any other input dtype (bf16 under autocast) is upcast
-    and the result cast back, as before.
+    written out); any other input dtype (bf16 under autocast) is upcast inside and the result
+    cast back, as before, and only the bf16 input is kept for backward.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -251,9 +254,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
-            return _RMSNormFn.apply(x, self.weight, self.eps)
-        return _RMSNormFn.apply(x.float(), self.weight.float(), self.eps).to(x.dtype)
+        return _RMSNormFn.apply(x, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}"
