@@ -143,28 +143,56 @@ def _shift_gemm(xp: Tensor, weight: Tensor, bias: Optional[Tensor], length: int)
     return acc.view(n, pl, o)[:, :length]
 
 
+def _rms_forward(x: Tensor, weight: Tensor, eps: float):
+    """``(RMSNorm(x) in x.dtype, rstd)`` with float32 math (as :class:`_RMSNormFn`)."""
+    xf = x.float()
+    rstd = torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True).add_(eps))
+    return (xf * rstd).mul_(weight.float()).to(x.dtype), rstd
+
+
+def _rms_backward(x: Tensor, weight: Tensor, rstd: Tensor, grad: Tensor, need_w: bool):
+    """``(grad_x, grad_weight)`` of :func:`_rms_forward`."""
+    xhat = x.float() * rstd
+    grad = grad.float()
+    grad_w = (grad * xhat).reshape(-1, x.shape[-1]).sum(0).to(weight.dtype) if need_w else None
+    gw = grad * weight.float()
+    m = (gw * xhat).mean(dim=-1, keepdim=True)
+    return torch.addcmul(gw, xhat, m, value=-1.0).mul_(rstd).to(x.dtype), grad_w
+
+
 class _SeqConv(torch.autograd.Function):
     """"Same" Conv1d along L of a channels-last ``x [N, L, C]``, optionally of ``SwiGLU(x)``
-    (``swiglu=True``: ``x = [a, g]``, the conv input is ``SiLU(a) * g``).
+    (``swiglu=True``: ``x = [a, g]``, the conv input is ``SiLU(a) * g``) or of ``RMSNorm(x)``
+    (``norm_weight`` given).
 
     Written as one GEMM per tap on the zero-padded, flattened sequence (:func:`_shift_gemm`): no
-    transposes, no im2col. Saves only ``x`` (not the padded input nor the SwiGLU output; both
-    are rebuilt in backward). ``weight [O, C', k]`` and ``bias [O]`` are a Conv1d's parameters.
-    Returns ``[N, L, O]``.
+    transposes, no im2col. Saves only ``x`` (not the padded input nor the SwiGLU / RMSNorm
+    output; both are rebuilt in backward). ``weight [O, C', k]`` and ``bias [O]`` are a Conv1d's
+    parameters. Returns ``[N, L, O]``.
     """
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda")
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], swiglu: bool) -> Tensor:
-        ctx.save_for_backward(x, weight, bias)
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], swiglu: bool,
+                norm_weight: Optional[Tensor] = None, eps: float = 1e-6) -> Tensor:
         ctx.swiglu = swiglu
-        xp = _conv_input(x, weight.shape[-1] // 2, swiglu)
+        ctx.eps = eps
+        xin = x
+        if norm_weight is not None:
+            xin, rstd = _rms_forward(x, norm_weight, eps)
+            ctx.save_for_backward(x, weight, bias, norm_weight, rstd)
+        else:
+            ctx.save_for_backward(x, weight, bias, None, None)
+        xp = _conv_input(xin, weight.shape[-1] // 2, swiglu)
         return _shift_gemm(xp, weight, bias, x.shape[1])
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad: Tensor):
-        x, weight, bias = ctx.saved_tensors
+        x_raw, weight, bias, norm_weight, rstd = ctx.saved_tensors
+        x = x_raw
+        if norm_weight is not None:
+            x = (x_raw.float() * rstd).mul_(norm_weight.float()).to(x_raw.dtype)
         k = weight.shape[-1]
         p = k // 2
         o = weight.shape[0]
@@ -180,12 +208,12 @@ class _SeqConv(torch.autograd.Function):
         gp[:, length:] = 0
         g2 = gp.view(n * pl, o)[:rows]
         x2 = xp.view(n * pl, c)
-        grad_w = grad_b = grad_x = None
+        grad_w = grad_b = grad_x = grad_nw = None
         if ctx.needs_input_grad[1]:
             grad_w = torch.stack([g2.t() @ x2[j: j + rows] for j in range(k)], dim=-1)  # [O, C, k]
         if bias is not None and ctx.needs_input_grad[2]:
             grad_b = grad.reshape(-1, o).sum(0)
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] or (norm_weight is not None and ctx.needs_input_grad[4]):
             w = weight.to(g2.dtype)
             gx = xp.new_empty(n * pl, c)
             torch.mm(g2, w[:, :, 0], out=gx[:rows])
@@ -201,15 +229,20 @@ class _SeqConv(torch.autograd.Function):
                 torch.mul(grad_h, silu_a, out=grad_x[..., ha:])
             else:
                 grad_x = grad_h
-        return grad_x, grad_w, grad_b, None
+            if norm_weight is not None:
+                grad_x, grad_nw = _rms_backward(x_raw, norm_weight, rstd, grad_x, ctx.needs_input_grad[4])
+        return grad_x, grad_w, grad_b, None, grad_nw, None
 
 
-def seq_conv(x: Tensor, conv: nn.Module, swiglu: bool = False) -> Tensor:
+def seq_conv(x: Tensor, conv: nn.Module, swiglu: bool = False, norm: Optional["RMSNorm"] = None) -> Tensor:
     """``conv`` ("same" padding, stride 1) along L of ``x [N, L, C]`` (of ``SwiGLU(x)`` if
     ``swiglu``) -> ``[N, L, O]``; the memory-lean equivalent of
-    ``conv(f(x).transpose(1, 2)).transpose(1, 2)``; an ``nn.Linear`` counts as kernel size 1."""
+    ``conv(f(x).transpose(1, 2)).transpose(1, 2)``; an ``nn.Linear`` counts as kernel size 1.
+    ``norm``: an :class:`RMSNorm` applied first (``f = norm``), fused: only ``x`` is saved."""
     weight = conv.weight if conv.weight.dim() == 3 else conv.weight.unsqueeze(-1)  # nn.Linear: k = 1
-    return _SeqConv.apply(x, weight, conv.bias, swiglu)
+    if norm is None:
+        return _SeqConv.apply(x, weight, conv.bias, swiglu)
+    return _SeqConv.apply(x, weight, conv.bias, swiglu, norm.weight, norm.eps)
 
 
 class _RMSNormFn(torch.autograd.Function):
@@ -219,24 +252,14 @@ class _RMSNormFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, eps: float) -> Tensor:
-        xf = x.float()
-        rstd = torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True).add_(eps))
+        y, rstd = _rms_forward(x, weight, eps)
         ctx.save_for_backward(x, weight, rstd)
-        return (xf * rstd).mul_(weight.float()).to(x.dtype)
+        return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, weight, rstd = ctx.saved_tensors
-        xhat = x.float() * rstd
-        grad = grad.float()
-        grad_w = None
-        if ctx.needs_input_grad[1]:
-            grad_w = (grad * xhat).reshape(-1, x.shape[-1]).sum(0).to(weight.dtype)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            gw = grad * weight.float()
-            m = (gw * xhat).mean(dim=-1, keepdim=True)
-            grad_x = torch.addcmul(gw, xhat, m, value=-1.0).mul_(rstd).to(x.dtype)
+        grad_x, grad_w = _rms_backward(x, weight, rstd, grad, ctx.needs_input_grad[1])
         return grad_x, grad_w, None
 
 
@@ -357,10 +380,12 @@ class MultiHeadSelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.rope = rope
 
-    def _qkv(self, x: Tensor, offset: int):
-        """Project ``x [N, L, d]`` to ``q, k, v [N, H, L, dh]``; q and k rotated (frames ``offset ...``)."""
+    def _qkv(self, x: Tensor, offset: int, norm: Optional["RMSNorm"] = None):
+        """Project ``x [N, L, d]`` (``norm(x)`` if given, fused) to ``q, k, v [N, H, L, dh]``; q
+        and k rotated (frames ``offset ...``)."""
         n, length, d = x.shape
-        qkv = self.qkv(x).view(n, length, 3, self.num_heads, d // self.num_heads)
+        qkv = self.qkv(x) if norm is None else seq_conv(x, self.qkv, norm=norm)
+        qkv = qkv.view(n, length, 3, self.num_heads, d // self.num_heads)
         qkv = qkv.permute(2, 0, 3, 1, 4)  # [3, N, H, L, dh]
         if self.rope is None:
             return qkv.unbind(0)
@@ -369,9 +394,11 @@ class MultiHeadSelfAttention(nn.Module):
         # own copy of v: the projection output is not kept alive for backward through a view
         return q, k, qkv[2].contiguous()
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, offset: int = 0,
+                norm: Optional["RMSNorm"] = None) -> Tensor:
+        """``x [N, L, d]`` -> ``[N, L, d]``; ``norm``: pre-norm applied to ``x`` (fused with the projection)."""
         n, length, d = x.shape
-        q, k, v = self._qkv(x, offset)
+        q, k, v = self._qkv(x, offset, norm)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(n, length, d))
 
@@ -421,7 +448,7 @@ class ConvFFN(nn.Module):
         self.conv_out = nn.Conv1d(hidden, d_model, kernel_size, padding=pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        u = seq_conv(self.norm(x), self.conv_in)  # [N, L, 2h], channels last (no transposes)
+        u = seq_conv(x, self.conv_in, norm=self.norm)  # [N, L, 2h], channels last, RMSNorm fused
         return seq_conv(u, self.conv_out, swiglu=True)  # [N, L, d]
 
     def forward_streaming(self, x: Tensor, cache: dict, n_keep: int) -> Tensor:
@@ -445,7 +472,7 @@ class TransBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.add(x, self.ffn1(x), alpha=0.5)  # x + ffn/2 in one pass (0.5 * y is exact)
-        x = x + self.attn(self.attn_norm(x))
+        x = x + self.attn(x, norm=self.attn_norm)
         return torch.add(x, self.ffn2(x), alpha=0.5)
 
     def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:

@@ -82,7 +82,7 @@ class CrossSlotBlock(nn.Module):
             att = att + p[:, :, j, ..., None] * v[:, j, None]  # [B, K, NF, H, dh]
         x = x + self.out(att.reshape(b, k, n * f, d))
         # FFN: Linear -> SwiGLU -> Linear, the second Linear fused with the SwiGLU (saves only its input)
-        u = self.ffn[0](self.ffn_norm(x)).view(b * k, n * f, -1)
+        u = seq_conv(x.view(b * k, n * f, d), self.ffn[0], norm=self.ffn_norm)  # RMSNorm fused
         x = x + seq_conv(u, self.ffn[2], swiglu=True).view(b, k, n * f, d)
         return x.view(b, k, n, f, d)
 

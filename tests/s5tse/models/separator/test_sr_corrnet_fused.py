@@ -208,3 +208,20 @@ def test_rmsnorm_and_rope_functions_match_autograd_of_the_formulas():
     g = torch.randn(3, 5, 6)
     torch.testing.assert_close(torch.autograd.grad((out * g).sum(), q)[0],
                                torch.autograd.grad((plain * g).sum(), q)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_seq_conv_with_fused_rmsnorm(kernel):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 5, kernel, padding=kernel // 2)
+    norm = RMSNorm(6)
+    with torch.no_grad():
+        norm.weight.add_(0.3 * torch.randn(6))
+    x = torch.randn(3, 7, 6, requires_grad=True)
+    y = seq_conv(x, conv, norm=norm)
+    ref = conv(norm(x).transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)
+    r = torch.randn(y.shape)
+    params = [x, norm.weight, conv.weight, conv.bias]
+    for a, b in zip(torch.autograd.grad((y * r).sum(), params), torch.autograd.grad((ref * r).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
