@@ -22,9 +22,9 @@ def main() -> None:
 
     import numpy as np
 
-    from s5tse.labels import TARGET_CLASSES
-    from s5tse.simulate.mini_corpus import MiniCorpusConfig, build_mini_corpus
-    from s5tse.simulate.procedural import generate_event
+    from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
+    from s5tse.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+    from s5tse.corpus.procedural import generate_event
 
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()

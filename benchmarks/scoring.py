@@ -31,7 +31,7 @@ T = 10 * SR
 
 def synthesise(root: Path, num: int, seed: int = 0) -> dict:
     """Write soundscape/, oracle_target/, estimates/ under ``root``; returns counts."""
-    from s5tse.labels import TARGET_CLASSES
+    from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 
     rng = np.random.default_rng(seed)
     pool = [(0.05 * rng.standard_normal(T) * np.abs(np.sin(np.linspace(0, rng.uniform(3, 30), T))))
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--tmp_dir", default=None, help="parent of the temporary folder")
     args = parser.parse_args()
 
+    from s5tse.corpus.dcase import DCASE2026
     from s5tse.scoring.io import items_from_folders
     from s5tse.scoring.score import score_set, write_scores
 
@@ -102,8 +103,9 @@ def main() -> None:
               f"{du(root):.2f} GiB) in {time.perf_counter() - t0:.1f} s")
         for nj in args.jobs:
             t0 = time.perf_counter()
-            items = items_from_folders(root / "soundscape", root / "oracle_target", root / "estimates")
-            result = score_set(items, nj=nj)
+            items = items_from_folders(root / "soundscape", root / "oracle_target", root / "estimates",
+                                       DCASE2026)
+            result = score_set(items, nj=nj, classes=DCASE2026)
             write_scores(result, root / f"scores_nj{nj}")
             dt = time.perf_counter() - t0
             print(f"nj={nj}: {dt:.2f} s ({args.num_mixtures / dt:.1f} mixtures/s); "

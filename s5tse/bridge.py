@@ -1,16 +1,16 @@
 """The soft-query bridge: tagger probabilities -> labels, report/query masks and separator queries.
 
-The taggers (:mod:`s5tse.models.tagger`) predict ``S = 3`` slots, each a 19-way distribution
-(18 classes + ``silence`` at index 18); the separators (:mod:`s5tse.models.separator`) take
-per-slot queries ``strong [K, T_q]`` and ``weak [K, 18]``. :class:`Bridge` turns one into the
+The taggers (:mod:`s5tse.models.tagger`) predict ``S = 3`` slots, each a (C + 1)-way
+distribution (the C classes of the inventory + ``silence`` at index C); the separators
+(:mod:`s5tse.models.separator`) take per-slot queries ``strong [K, T_q]`` and ``weak [K, C]``. :class:`Bridge` turns one into the
 other with two thresholds (reference ``tagger_m2d_passt.md`` §5.5)::
 
-    p      = weak_prob[s]                         [19]   clip softmax of slot s
-    conf_s = 1 - p[18]                                   confidence that slot s holds an event
-    cls_s  = argmax(p[:18])                              its class (duplicates across slots kept)
+    p      = weak_prob[s]                         [C+1]  clip softmax of slot s
+    conf_s = 1 - p[C]                                    confidence that slot s holds an event
+    cls_s  = argmax(p[:C])                               its class (duplicates across slots kept)
     query_s  = conf_s >= tau_q                           the separator extracts it
     report_s = conf_s >= tau_r   (tau_q <= tau_r)        its label and waveform are output
-    weak_s   = one_hot(cls_s) if query_s else 0          [18]
+    weak_s   = one_hot(cls_s) if query_s else 0          [C]
     strong_s = resample(strong_prob[s, :, cls_s]) if query_s else 0      [T_q]
                (optionally binarised: >= frame_threshold -> 1, else 0; all ones for a
                 tagger without frame output, the M2DAT baseline)
@@ -43,10 +43,10 @@ when both grids agree (the fusion tagger's fPaSST grid), a piecewise-constant co
 coarser grid (M2D's 160-ms columns); a query frame that overlaps no tagger frame takes the
 nearest one (by centre).
 
-    bridge = Bridge(report_threshold=0.5, query_threshold=0.3)
-    out = bridge(weak_prob [S, 19], strong_prob [S, T, 19] | None, frame_times [T, 2], n)
-    out.labels, out.report, out.query, out.strong [K, T_q], out.weak [K, 18]
-    oracle = oracle_queries(["Speech", "Speech", "silence"], activity [3, T_q])
+    bridge = Bridge(report_threshold=0.5, query_threshold=0.3, classes=inventory)
+    out = bridge(weak_prob [S, C+1], strong_prob [S, T, C+1] | None, frame_times [T, 2], n)
+    out.labels, out.report, out.query, out.strong [K, T_q], out.weak [K, C]
+    oracle = oracle_queries(["Speech", "Speech", "silence"], activity [3, T_q], inventory)
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from s5tse.labels import NUM_CLASSES, NUM_SLOTS, SILENCE, SILENCE_INDEX, TARGET_CLASSES, check_label
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 
 __all__ = ["Bridge", "BridgeOutput", "oracle_queries", "resample_frames", "query_grid",
            "QUERY_HOP", "SAMPLE_RATE"]
@@ -164,22 +164,23 @@ class BridgeOutput:
         return labels + [SILENCE] * (num_slots - len(labels))
 
     @classmethod
-    def empty(cls, num_slots: int, num_frames: int) -> "BridgeOutput":
+    def empty(cls, num_slots: int, num_frames: int, num_classes: int) -> "BridgeOutput":
         """Nothing queried or reported (e.g. an all-zero mixture): ``num_slots`` silent slots."""
         zeros = torch.zeros(num_slots)
         return cls(labels=[SILENCE] * num_slots,
-                   class_index=torch.full((num_slots,), SILENCE_INDEX, dtype=torch.int64),
+                   class_index=torch.full((num_slots,), num_classes, dtype=torch.int64),
                    confidence=zeros.clone(), probability=zeros.clone(),
                    query=torch.zeros(num_slots, dtype=torch.bool),
                    report=torch.zeros(num_slots, dtype=torch.bool),
                    strong=torch.zeros(num_slots, num_frames),
-                   weak=torch.zeros(num_slots, NUM_CLASSES), slot_order=list(range(num_slots)))
+                   weak=torch.zeros(num_slots, num_classes), slot_order=list(range(num_slots)))
 
 
 class Bridge:
     """Tagger output -> labels, masks and separator queries (see the module docstring).
 
     Args:
+        classes: the class inventory (tagger outputs ``C + 1`` classes, silence last).
         report_threshold: ``tau_r``; slots with confidence >= it are reported.
         query_threshold: ``tau_q <= tau_r``; slots with confidence >= it are separated.
         frame_threshold: None = soft strong query (the class's frame probability);
@@ -195,7 +196,8 @@ class Bridge:
 
     def __init__(self, report_threshold: float, query_threshold: float,
                  frame_threshold: Optional[float] = None, query_hop: int = QUERY_HOP,
-                 sample_rate: int = SAMPLE_RATE) -> None:
+                 sample_rate: int = SAMPLE_RATE, *, classes: ClassInventory) -> None:
+        self.classes = classes
         self.report_threshold = _check_prob("report_threshold", report_threshold)
         self.query_threshold = _check_prob("query_threshold", query_threshold)
         if self.query_threshold > self.report_threshold:
@@ -223,8 +225,8 @@ class Bridge:
         """One mixture.
 
         Args:
-            weak_prob: ``[S, 19]`` clip probabilities per slot (``S <= 3``).
-            strong_prob: ``[S, T, 19]`` frame probabilities, or None for a tagger without
+            weak_prob: ``[S, C + 1]`` clip probabilities per slot (``S <= 3``).
+            strong_prob: ``[S, T, C + 1]`` frame probabilities, or None for a tagger without
                 frame output (strong query = all ones on queried slots).
             frame_times: ``[T, 2]`` (start, end) seconds of the tagger frames (ignored when
                 ``strong_prob`` is None).
@@ -232,26 +234,27 @@ class Bridge:
         Returns:
             :class:`BridgeOutput`.
         """
+        n_cls, silence = self.classes.num_classes, self.classes.silence_index
         weak_prob = torch.as_tensor(weak_prob).detach().float().cpu()
-        if weak_prob.ndim != 2 or weak_prob.shape[1] != SILENCE_INDEX + 1:
-            raise ValueError(f"Bridge: weak_prob must be [S, {SILENCE_INDEX + 1}], "
-                             f"got {tuple(weak_prob.shape)}")
+        if weak_prob.ndim != 2 or weak_prob.shape[1] != silence + 1:
+            raise ValueError(f"Bridge: weak_prob must be [S, {silence + 1}] ({n_cls} classes + "
+                             f"silence), got {tuple(weak_prob.shape)}")
         S = weak_prob.shape[0]
         if not 1 <= S <= NUM_SLOTS:
             raise ValueError(f"Bridge: {S} slots, expected 1..{NUM_SLOTS}")
         if not bool(torch.isfinite(weak_prob).all()):
             raise ValueError("Bridge: weak_prob has NaN/Inf values")
         tq = self.num_query_frames(num_samples)
-        conf = 1.0 - weak_prob[:, SILENCE_INDEX]
-        cls = weak_prob[:, :NUM_CLASSES].argmax(dim=1)
+        conf = 1.0 - weak_prob[:, silence]
+        cls = weak_prob[:, :n_cls].argmax(dim=1)
         prob = weak_prob.gather(1, cls[:, None])[:, 0]
         query = conf >= self.query_threshold
         report = conf >= self.report_threshold
         if strong_prob is not None:
             strong_prob = torch.as_tensor(strong_prob).detach().float().cpu()
             if strong_prob.ndim != 3 or strong_prob.shape[0] != S \
-                    or strong_prob.shape[2] != SILENCE_INDEX + 1:
-                raise ValueError(f"Bridge: strong_prob must be [{S}, T, {SILENCE_INDEX + 1}], "
+                    or strong_prob.shape[2] != silence + 1:
+                raise ValueError(f"Bridge: strong_prob must be [{S}, T, {silence + 1}], "
                                  f"got {tuple(strong_prob.shape)}")
             if frame_times is None:
                 raise ValueError("Bridge: frame_times are needed with strong_prob")
@@ -268,11 +271,11 @@ class Bridge:
         idx = torch.tensor(order, dtype=torch.int64)
         query, report, conf, cls, prob, track = (t[idx] for t in (query, report, conf, cls, prob,
                                                                     track))
-        weak = torch.zeros(S, NUM_CLASSES)
+        weak = torch.zeros(S, n_cls)
         weak[query, cls[query]] = 1.0
         strong = torch.where(query[:, None], track, torch.zeros_like(track)).float()
-        class_index = torch.where(query, cls, torch.full_like(cls, SILENCE_INDEX))
-        labels = [TARGET_CLASSES[c] if c < NUM_CLASSES else SILENCE for c in class_index.tolist()]
+        class_index = torch.where(query, cls, torch.full_like(cls, silence))
+        labels = [self.classes.index_to_label(c) for c in class_index.tolist()]
         return BridgeOutput(labels=labels, class_index=class_index, confidence=conf.float(),
                             probability=torch.where(query, prob, torch.zeros_like(prob)).float(),
                             query=query, report=report & query, strong=strong, weak=weak,
@@ -287,7 +290,7 @@ class Bridge:
         return self(output.weak_prob[index], strong, output.frame_times, num_samples)
 
 
-def oracle_queries(labels: Sequence[str], activities: Tensor) -> BridgeOutput:
+def oracle_queries(labels: Sequence[str], activities: Tensor, classes: ClassInventory) -> BridgeOutput:
     """Oracle decoding: reference ``labels`` (``K <= 3``, ``silence`` allowed) and their frame
     activity ``[K, T_q]`` on the query grid (e.g.
     :func:`~s5tse.datasets.targets.activity_from_reference`) -> every non-silence slot queried
@@ -303,15 +306,14 @@ def oracle_queries(labels: Sequence[str], activities: Tensor) -> BridgeOutput:
     if not 1 <= len(labels) <= NUM_SLOTS:
         raise ValueError(f"oracle_queries: {len(labels)} labels, expected 1..{NUM_SLOTS}")
     for lab in labels:
-        check_label(lab, allow_silence=True, where="oracle labels")
+        classes.check_label(lab, allow_silence=True, where="oracle labels")
     order = [k for k, lab in enumerate(labels) if lab != SILENCE] + \
             [k for k, lab in enumerate(labels) if lab == SILENCE]
     labels = [labels[k] for k in order]
     act = act[torch.tensor(order, dtype=torch.int64)]
     active = torch.tensor([lab != SILENCE for lab in labels], dtype=torch.bool)
-    class_index = torch.tensor([TARGET_CLASSES.index(lab) if lab != SILENCE else SILENCE_INDEX
-                                for lab in labels], dtype=torch.int64)
-    weak = torch.zeros(len(labels), NUM_CLASSES)
+    class_index = torch.tensor([classes.label_to_index(lab) for lab in labels], dtype=torch.int64)
+    weak = torch.zeros(len(labels), classes.num_classes)
     weak[active, class_index[active]] = 1.0
     strong = torch.where(active[:, None], act, torch.zeros_like(act))
     ones = active.float()

@@ -43,7 +43,7 @@ SMALL_MINI_CORPUS = dict(
 @pytest.fixture(scope="session")
 def mini_corpus(tmp_path_factory) -> Path:
     """Root of a small built-in mini corpus (holds data/dev_set); treat it as read-only."""
-    from s5tse.simulate.mini_corpus import MiniCorpusConfig, build_mini_corpus
+    from s5tse.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
 
     root = tmp_path_factory.mktemp("mini") / "DCASE2026Task4Dataset"
     return build_mini_corpus(root, MiniCorpusConfig(**SMALL_MINI_CORPUS))
@@ -60,3 +60,8 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+#: The DCASE 2026 class inventory as stage 1 writes it (data/lang/classes.txt), for training
+#: configs in tests (``--classes``); test_labels checks it against s5tse.corpus.dcase.
+DCASE_CLASSES_FILE = REPO_ROOT / "tests" / "s5tse" / "tasks" / "conf" / "dcase_classes.txt"

@@ -176,7 +176,9 @@ if ! "${skip_data_prep}"; then
                 --metadata "${corpus_root}/data/dev_set/metadata/valid.json" \
                 --out_dir "${_dir}" --shard "JOB/${_nj}"
         ${python} -m s5tse.bin.make_soundscape_tables --soundscape_dir "${_dir}/soundscape" \
-            --oracle_dir "${_dir}/oracle_target" --out_dir "${_dir}"
+            --oracle_dir "${_dir}/oracle_target" --out_dir "${_dir}" \
+            --classes "${datadir}/lang/classes.txt"
+        mkdir -p "${dumpdir}/lang" && cp "${datadir}/lang/classes.txt" "${dumpdir}/lang/"
         stage_end 2
     fi
 else
@@ -197,7 +199,7 @@ train_all() {
         ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/log/launch.log" \
             ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${conf}" \
                 --train_data "${corpus_root}" --valid_data "${corpus_root}" \
-                --output_dir "${exp}" --ngpu "${ngpu}" $2
+                --classes "${datadir}/lang/classes.txt" --output_dir "${exp}" --ngpu "${ngpu}" $2
     done
 }
 

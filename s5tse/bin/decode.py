@@ -152,7 +152,8 @@ def set_and_tag(args: argparse.Namespace) -> Tuple[str, str]:
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.decode.inputs import DecodeInputError, job_share, list_items, read_mixture
-    from s5tse.decode.models import ModelLoadError
+    from s5tse.decode.models import ModelLoadError, experiment_classes
+    from s5tse.labels import InventoryError, find_inventory
     from s5tse.decode.outputs import (
         DecodeOutputError,
         merge_parts,
@@ -182,8 +183,19 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     out = Path(args.output_dir)
     set_name, tag = set_and_tag(args)
     try:
+        classes = None
+        if not args.merge:  # the models' classes; the data's inventory must agree
+            classes = experiment_classes(args.separator_exp)
+            if args.data is not None:
+                try:
+                    data_classes = find_inventory(args.data)
+                except InventoryError:
+                    data_classes = None  # a data dir outside a recipe: nothing to compare
+                if data_classes is not None:
+                    classes.check_same(data_classes, f"separator {args.separator_exp}",
+                                       f"the data's inventory ({args.data})")
         items = list_items(args.data, args.soundscape_dir, args.oracle_dir,
-                           need_references=args.use_oracle_labels)
+                           need_references=args.use_oracle_labels, classes=classes)
         names = [it.name for it in items]
         if args.merge:
             info = merge_parts(out, args.num_jobs, names, overwrite=args.overwrite)
@@ -231,7 +243,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             "wall_seconds": round(time.perf_counter() - t_start, 3),
             "rtf": round(compute / audio, 6) if audio > 0 else None,
             "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": peak_gpu_mb(str(config["device"])),
-            "nparams": sep.nparams + (nparams_tagger or 0),
+            "nparams": sep.nparams + (nparams_tagger or 0), "classes": sep.classes.to_list(),
             "nparams_tagger": nparams_tagger, "nparams_separator": sep.nparams,
             "config": resolved,
         }

@@ -7,7 +7,7 @@ Usage:
         --files_per_group.train 4
 
 ``--out_dir`` is the dataset root (it will hold ``data/dev_set``). Every size in
-:class:`s5tse.simulate.mini_corpus.MiniCorpusConfig` can be overridden with
+:class:`s5tse.corpus.mini_corpus.MiniCorpusConfig` can be overridden with
 ``--<key> value`` (``--print_config`` lists them). A rerun with the same settings does
 nothing; other settings on an existing corpus are an error (remove it first).
 """
@@ -23,7 +23,7 @@ from s5tse.utils.logging import setup_logging
 
 
 def get_parser() -> ConfigArgumentParser:
-    from s5tse.simulate.mini_corpus import MiniCorpusConfig
+    from s5tse.corpus.mini_corpus import MiniCorpusConfig
 
     parser = ConfigArgumentParser(
         MiniCorpusConfig().to_dict(), prog="make_mini_corpus", description=__doc__,
@@ -33,7 +33,7 @@ def get_parser() -> ConfigArgumentParser:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from s5tse.simulate.mini_corpus import MiniCorpusConfig, build_mini_corpus
+    from s5tse.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
 
     setup_logging()
     args, config = get_parser().parse(cmd)

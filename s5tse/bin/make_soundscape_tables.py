@@ -3,7 +3,7 @@
 
 Usage:
     python -m s5tse.bin.make_soundscape_tables --soundscape_dir dump/valid/soundscape \\
-        --oracle_dir dump/valid/oracle_target --out_dir dump/valid
+        --oracle_dir dump/valid/oracle_target --out_dir dump/valid --classes data/lang/classes.txt
 
 Reads the official naming (<name>.wav; references <name>_<label>.wav or
 <name>_<n>_<label>.wav) and validates the tables it writes.
@@ -22,6 +22,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soundscape_dir", required=True)
     parser.add_argument("--oracle_dir", required=True)
     parser.add_argument("--out_dir", required=True)
+    parser.add_argument("--classes", required=True,
+                        help="class inventory (data/lang/classes.txt): the labels the names may carry")
     parser.add_argument("--sample_rate", type=int, default=32000)
     return parser
 
@@ -31,16 +33,19 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.corpus.testset import scan_test_set
     from s5tse.fileio.datadir import validate_data_dir
     from s5tse.fileio.table import TableError
-    from s5tse.labels import TARGET_CLASSES
+    from s5tse.labels import ClassInventory
     from s5tse.utils.logging import setup_logging
 
     setup_logging()
     args = get_parser().parse_args(cmd)
     try:
-        n = write_soundscape_tables(scan_test_set(args.soundscape_dir, args.oracle_dir),
+        classes = ClassInventory.read(args.classes)
+        n = write_soundscape_tables(scan_test_set(args.soundscape_dir, args.oracle_dir,
+                                                  classes=classes),
                                     args.out_dir, args.sample_rate)
         validate_data_dir(args.out_dir, sample_rate=args.sample_rate, num_channels=4,
-                          labels=TARGET_CLASSES, required=("wav.scp", "text"))
+                          labels=classes.classes,
+                          required=("wav.scp", "text"))
     except (DataPrepError, TableError, ValueError) as e:
         print(f"make_soundscape_tables: error: {e}", file=sys.stderr)
         sys.exit(1)

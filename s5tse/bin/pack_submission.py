@@ -28,6 +28,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from s5tse.labels import ClassInventory, InventoryError
 from s5tse.results.submission import SubmissionError, plan_submission, write_submission
 from s5tse.utils.types import str2bool
 
@@ -55,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev_soundscape_dir", default=None,
                         help="the development test soundscapes; --dev_results must list exactly "
                              "these (the official check)")
+    parser.add_argument("--classes", default=None,
+                        help="class inventory (classes.txt); default: the classes decode_info.json "
+                             "records")
     parser.add_argument("--overwrite", type=str2bool, default=False,
                         help="replace an existing zip of the same name")
     return parser
@@ -70,6 +74,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
             args.decode_dir, args.soundscape_dir, args.author, args.affiliation, args.number,
             args.out_dir, dev_results=args.dev_results,
             dev_soundscape_dir=args.dev_soundscape_dir, overwrite=args.overwrite,
+            classes=ClassInventory.read(args.classes) if args.classes else None,
         )
         for warning in plan.warnings:
             logging.warning("%s", warning)
@@ -79,7 +84,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
             print(f"{PROG}: error: {problem}", file=sys.stderr)
         print(f"{PROG}: error: {len(e.problems)} problem(s); nothing was packed", file=sys.stderr)
         sys.exit(1)
-    except OSError as e:
+    except (OSError, InventoryError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         sys.exit(1)
     n_soundscapes = len({est.soundscape for est in plan.estimates})

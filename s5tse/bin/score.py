@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import List, NoReturn, Optional
 
 PROG = "score"
@@ -60,6 +61,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--estimate_dir", required=True,
                         help="folder of <soundscape>_<slot>_<Label>.wav estimates")
     parser.add_argument("--out_dir", required=True, help="where scores.json and scores.md go")
+    parser.add_argument("--classes", default=None,
+                        help="class inventory (classes.txt); default: <data_dir>/../lang/classes.txt "
+                             "with --data_dir, the DCASE 2026 classes with the official folders")
     parser.add_argument("--nj", type=int, default=1, help="worker processes")
     parser.add_argument("--unprocessed_row", type=str2bool, default=False,
                         help="also score the unprocessed mixture with oracle labels (true/false)")
@@ -67,7 +71,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    from s5tse.fileio.table import TableError
+    from s5tse.corpus.dcase import DCASE2026
+    from s5tse.fileio.table import TableError, read_table
+    from s5tse.labels import ClassInventory, find_inventory
+    from s5tse.scoring.official import check_decoding_classes
     from s5tse.scoring.io import items_from_folders, items_from_tables, warn_missing_estimates
     from s5tse.scoring.official import write_official_results
     from s5tse.scoring.score import format_headline, headline, score_set, write_scores
@@ -85,11 +92,17 @@ def main(cmd: Optional[List[str]] = None) -> None:
         _fail(f"--nj must be >= 1, got {args.nj}")
     try:
         if args.data_dir is not None:
-            items = items_from_tables(args.data_dir, args.estimate_dir)
+            read_table(Path(args.data_dir) / "wav.scp")  # a missing data dir is named first
+            classes = find_inventory(args.data_dir, args.classes)
+            check_decoding_classes(args.estimate_dir, classes)
+            items = items_from_tables(args.data_dir, args.estimate_dir, classes)
         else:
-            items = items_from_folders(args.soundscape_dir, args.oracle_dir, args.estimate_dir)
+            classes = ClassInventory.read(args.classes) if args.classes else DCASE2026
+            check_decoding_classes(args.estimate_dir, classes)
+            items = items_from_folders(args.soundscape_dir, args.oracle_dir, args.estimate_dir,
+                                       classes)
         warn_missing_estimates(items)
-        result = score_set(items, nj=args.nj, unprocessed=args.unprocessed_row)
+        result = score_set(items, nj=args.nj, unprocessed=args.unprocessed_row, classes=classes)
         extra = {UNPROCESSED_ROW: headline(result.unprocessed)} if result.unprocessed else None
         json_path, _ = write_scores(result, args.out_dir, extra_rows=extra)
         write_official_results(items, result, args.estimate_dir, args.out_dir)

@@ -6,7 +6,7 @@ Usage:
     # train (run.sh stage 3/4 runs this); re-running the same command resumes
     python -m s5tse.bin.train --task separator \
         --config conf/tuning/train_separator_resunet.yaml \
-        --train_data data/train --valid_data data/valid \
+        --train_data data/train --valid_data data/valid --classes data/lang/classes.txt \
         --output_dir exp/separator_train_separator_resunet --ngpu 1
 
     # override any config key with --dotted.key VALUE (the exp dir stays explicit)

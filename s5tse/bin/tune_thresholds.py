@@ -77,7 +77,7 @@ def format_table(rows, best) -> str:
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.decode.config import TUNED_THRESHOLDS, check_decode_config
     from s5tse.decode.inputs import DecodeInputError, list_items
-    from s5tse.decode.models import ModelLoadError
+    from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.decode.pipeline import build_decoder, streaming_info
     from s5tse.decode.tune import parse_grid, tune_thresholds
     from s5tse.utils.config import ConfigError, dump_config, load_config, save_config
@@ -104,7 +104,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     try:
         qgrid = parse_grid(args.query_grid, "query_grid")
         rgrid = parse_grid(args.report_grid, "report_grid")
-        items = list_items(args.data, args.soundscape_dir, args.oracle_dir, need_references=True)
+        items = list_items(args.data, args.soundscape_dir, args.oracle_dir, need_references=True,
+                           classes=experiment_classes(args.separator_exp))
         if args.max_items > 0:
             items = items[: args.max_items]
         decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False)

@@ -16,6 +16,9 @@ Usage:
     # do not touch audio files (e.g. on a machine without the corpus)
     python -m s5tse.bin.validate_data_dir data/test --no_audio
 
+    # labels of 'text' against the class inventory (default: data/lang/classes.txt)
+    python -m s5tse.bin.validate_data_dir data/test --classes data/lang/classes.txt
+
     # require more tables than wav.scp
     python -m s5tse.bin.validate_data_dir data/test --required wav.scp,text,spk1.scp
 
@@ -28,11 +31,13 @@ problem ``validate_data_dir: error: <file>:<line>: ...`` goes to stderr, exit st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional, Set
 
 from s5tse.fileio.datadir import validate_data_dir
 from s5tse.fileio.table import TableError
+from s5tse.labels import CLASSES_FILE, InventoryError, find_inventory
 
 PROG = "validate_data_dir"
 
@@ -61,6 +66,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="allowed labels of 'text', one per line (first field of each line)",
     )
     parser.add_argument(
+        "--classes", default=None,
+        help="class inventory (classes.txt) that the 'text' labels must belong to; default: "
+             "<data_dir>/../lang/classes.txt when it exists (checked for blank lines and "
+             "duplicates too)",
+    )
+    parser.add_argument(
         "--required", default="wav.scp",
         help="comma-separated tables that must exist",
     )
@@ -80,10 +91,18 @@ def read_labels(path: str) -> Set[str]:
     return labels
 
 
+def _has_inventory(data_dir: str) -> bool:
+    """Whether ``data_dir`` or its parent holds ``lang/classes.txt`` (a recipe's data dir)."""
+    here = os.path.abspath(data_dir)
+    return any(os.path.isfile(os.path.join(d, CLASSES_FILE)) for d in (here, os.path.dirname(here)))
+
+
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     try:
         labels = read_labels(args.labels_file) if args.labels_file else None
+        if labels is None and (args.classes or _has_inventory(args.data_dir)):
+            labels = set(find_inventory(args.data_dir, args.classes).classes)
         summary = validate_data_dir(
             args.data_dir,
             sample_rate=args.sample_rate,
@@ -92,7 +111,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
             required=[r for r in args.required.split(",") if r],
             labels=labels,
         )
-    except (TableError, OSError) as e:
+    except (TableError, InventoryError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         sys.exit(1)
     audio = (

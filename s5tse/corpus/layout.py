@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import List, Sequence, Union
 
-from s5tse.labels import TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -6,6 +6,7 @@ For a dataset root (the folder holding ``data/dev_set``) it writes, under ``out_
     interference_{train,valid}/ wav.scp utt2class utt2num_samples        non-target events
     noise_{train,valid}/        wav.scp utt2num_samples                  4-ch background
     rirs_{train,valid}/         rirs.scp                                 SOFA files
+    lang/                       classes.txt                              class inventory
     valid/                      metadata.scp text                        validation scenes
     test/                       wav.scp spk{1,2,3}.scp text utt2num_samples
 
@@ -30,7 +31,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple, Union
 from s5tse.corpus.testset import TestItem, scan_test_set
 from s5tse.fileio.datadir import validate_data_dir
 from s5tse.fileio.table import TableError, write_table
-from s5tse.labels import NUM_SLOTS, TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.labels import CLASSES_FILE, NUM_SLOTS
 from s5tse.simulate.scene import Scene, load_metadata_list
 from s5tse.simulate.sources import DEV_SET, DatasetError, SourceIndex
 
@@ -134,7 +136,12 @@ def write_valid_tables(root: Path, out: Path) -> int:
     """``metadata.scp`` and ``text`` of the validation scenes in ``metadata/valid.json``."""
     meta, text = {}, {}
     for path in load_metadata_list(root / DEV_SET / "metadata" / "valid.json"):
-        scene = Scene.from_json(path)  # checks labels and structure, naming the file
+        scene = Scene.from_json(path)  # checks the structure, naming the file
+        for label in scene.labels():
+            try:
+                DCASE2026.check_label(label, where=str(path))
+            except ValueError as e:
+                raise DataPrepError(str(e)) from None
         for ev in scene.fg_events + scene.int_events + scene.bg_events:
             src = scene.source_path(ev, root)
             if not src.is_file():
@@ -179,7 +186,7 @@ def prepare_data(corpus_root: PathLike, out_dir: PathLike, sample_rate: int = 32
     summary: Dict[str, object] = {}
     try:
         for split in SPLITS:
-            index = SourceIndex(root, split=split)
+            index = SourceIndex(root, split=split, classes=DCASE2026)
             per_class = _write_events(index, out / f"sound_event_{split}", sample_rate)
             summary[f"sound_event_{split}"] = per_class
             summary[f"interference_{split}"] = _write_interference(
@@ -194,7 +201,8 @@ def prepare_data(corpus_root: PathLike, out_dir: PathLike, sample_rate: int = 32
     except (DatasetError, TableError) as e:
         raise DataPrepError(str(e)) from None
 
-    labels = set(TARGET_CLASSES)
+    DCASE2026.write(out / CLASSES_FILE)
+    labels = set(DCASE2026.classes)
     for split in SPLITS:
         validate_data_dir(out / f"sound_event_{split}", sample_rate=sample_rate, num_channels=1,
                           labels=labels)
@@ -212,9 +220,9 @@ def format_summary(summary: Dict[str, object]) -> List[str]:
     lines = []
     for name, value in summary.items():
         if isinstance(value, Counter):
-            per_class = ", ".join(f"{c} {value.get(c, 0)}" for c in TARGET_CLASSES)
+            per_class = ", ".join(f"{c} {value.get(c, 0)}" for c in DCASE2026)
             lines.append(f"{name}: {sum(value.values())} files ({per_class})")
-            missing = [c for c in TARGET_CLASSES if not value.get(c)]
+            missing = [c for c in DCASE2026 if not value.get(c)]
             if missing:
                 lines.append(f"{name}: WARNING no files for {', '.join(missing)}")
         else:

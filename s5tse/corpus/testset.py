@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from s5tse.labels import NUM_SLOTS, TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.labels import NUM_SLOTS, ClassInventory
 from s5tse.simulate.sources import DatasetError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -101,6 +102,7 @@ def scan_test_set(
     oracle_dir: Optional[PathLike],
     *,
     max_refs: int = NUM_SLOTS,
+    classes: ClassInventory = DCASE2026,
 ) -> List[TestItem]:
     """List the test mixtures and their references, sorted by name (byte order).
 
@@ -109,6 +111,7 @@ def scan_test_set(
         oracle_dir: folder of the oracle targets; ``None`` for a set without references
             (e.g. the evaluation set): every item then has no references.
         max_refs: most references per mixture (3 slots).
+        classes: the labels the file names may carry (the DCASE 2026 classes by default).
     Returns:
         one :class:`TestItem` per soundscape.
     Raises:
@@ -143,10 +146,10 @@ def scan_test_set(
                     f"{odir / name}: oracle file matches no soundscape in {sdir} "
                     f"(expected <name>_<label>.wav or <name>_<n>_<label>.wav)"
                 )
-            if label not in TARGET_CLASSES:
+            if label not in classes:
                 raise TestSetError(
                     f"{odir / name}: {label!r} (from the file name, soundscape {owner!r}) is not "
-                    f"one of the 18 target classes"
+                    f"one of the {classes.num_classes} classes of the inventory"
                 )
             refs[owner].append((label, odir / name))
 

@@ -19,6 +19,7 @@ import torch.utils.data
 
 from s5tse.datasets.onthefly import DEFAULT_FRAME_HOP
 from s5tse.datasets.targets import frame_activity, make_item, num_frames_for
+from s5tse.labels import ClassInventory
 from s5tse.simulate.renderer import render_scene
 from s5tse.simulate.scene import Scene, SceneError, load_metadata_list
 from s5tse.simulate.sources import DEV_SET, resolve_dataset_root
@@ -36,6 +37,7 @@ class MetadataDataset(torch.utils.data.Dataset):
         valid_json: the list file; None = ``<root>/data/dev_set/metadata/valid.json``.
         frame_hop: samples per frame of ``strong``.
         want_dry: render the dry references (``dry`` is left out of the item otherwise).
+        classes: the class inventory of the labels.
     Raises:
         SceneError: unreadable list, two entries with the same JSON stem (the item id).
     """
@@ -47,8 +49,10 @@ class MetadataDataset(torch.utils.data.Dataset):
         *,
         frame_hop: int = DEFAULT_FRAME_HOP,
         want_dry: bool = True,
+        classes: ClassInventory,
     ) -> None:
         super().__init__()
+        self.classes = classes
         self.root: Path = resolve_dataset_root(dataset_root)
         if valid_json is None:
             valid_json = self.root / DEV_SET / "metadata" / "valid.json"
@@ -91,7 +95,8 @@ class MetadataDataset(torch.utils.data.Dataset):
         t_len = out.mixture.shape[-1]
         num_frames = num_frames_for(t_len, self.frame_hop)
         strong = frame_activity(out.spans, t_len, self.frame_hop, num_frames)
-        return make_item(self.ids[i], out.mixture, out.labels, strong, dry=out.dry)
+        return make_item(self.ids[i], out.mixture, out.labels, strong, dry=out.dry,
+                         classes=self.classes)
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,7 @@ span) does not overlap the crop becomes ``silence`` (zero reference, zero activi
 positions are kept (:func:`crop_targets`).
 
     ds = OnTheFlyDataset(root, generator={"nevent_range": [1, 3]}, num_items=10000,
-                         crop_sec=4.0)
+                         crop_sec=4.0, classes=ClassInventory.read("data/lang/classes.txt"))
     ds.set_epoch(3)
     item = ds[0]      # dict, see s5tse.datasets.targets
     ds.scene(0)       # the Scene of item 0 in epoch 3
@@ -40,7 +40,7 @@ import numpy as np
 import torch.utils.data
 
 from s5tse.datasets.targets import frame_activity, make_item, num_frames_for
-from s5tse.labels import NUM_SLOTS, SILENCE
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng, slot_permutation
 from s5tse.simulate.renderer import render_scene
 from s5tse.simulate.scene import Scene
@@ -96,6 +96,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         crop_sec: crop length in seconds (None = full clip).
         frame_hop: samples per frame of ``strong`` (1280 = 40 ms at 32 kHz).
         want_dry: render the dry references (``dry`` is left out of the item otherwise).
+        classes: the class inventory (target class folders outside it are an error).
     """
 
     def __init__(
@@ -109,10 +110,12 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         crop_sec: Optional[float] = None,
         frame_hop: int = DEFAULT_FRAME_HOP,
         want_dry: bool = True,
+        classes: ClassInventory,
     ) -> None:
         super().__init__()
         self.root: Path = resolve_dataset_root(dataset_root)
         self.split = split
+        self.classes = classes
         if generator is None:
             cfg = GeneratorConfig()
         elif isinstance(generator, GeneratorConfig):
@@ -159,7 +162,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def index(self) -> SourceIndex:
         """The split's :class:`SourceIndex` (built on first use in this process)."""
         if self._index is None:
-            self._index = SourceIndex(self.root, split=self.split)
+            self._index = SourceIndex(self.root, split=self.split, classes=self.classes)
         return self._index
 
     # -------------------------------------------------------------------- epochs
@@ -236,7 +239,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
                 dry = dry[:, start:start + length]
             t_len = length
         strong = frame_activity(spans, t_len, self.frame_hop, num_frames_for(t_len, self.frame_hop))
-        return make_item(scene_id, mixture, labels, strong, dry=dry, num_slots=NUM_SLOTS)
+        return make_item(scene_id, mixture, labels, strong, dry=dry, num_slots=NUM_SLOTS,
+                         classes=self.classes)
 
     def __repr__(self) -> str:
         crop = "full" if self.crop_samples is None else f"{self.crop_samples} samples"

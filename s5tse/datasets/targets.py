@@ -1,7 +1,7 @@
 """Label and activity tensors of a training item, and the item dict itself.
 
-* :func:`label_indices` -- ``[S]`` int64 class index per slot (``silence`` = 18).
-* :func:`weak_targets` -- ``[S, 18]`` float32 one-hot per slot, an all-zero row for ``silence``.
+* :func:`label_indices` -- ``[S]`` int64 class index per slot (``silence`` = ``C``).
+* :func:`weak_targets` -- ``[S, C]`` float32 one-hot per slot, an all-zero row for ``silence``.
 * :func:`frame_activity` -- ``[K, F]`` float32 frame activity from sample spans: frame ``f``
   covers samples ``[f * hop, (f + 1) * hop)`` and is active (1.0) when it overlaps the
   span ``[start, stop)``; ``F = ceil(num_samples / hop)`` by default.
@@ -10,13 +10,14 @@
   reference's loudest frame.
 * :func:`make_item` -- the item dict shared by all datasets of :mod:`s5tse.datasets`.
 
-Item dict (``S = 3`` slots, ``T`` samples, ``F = ceil(T / hop)`` frames)::
+Item dict (``S = 3`` slots, ``T`` samples, ``F = ceil(T / hop)`` frames, ``C`` classes of the
+inventory, :class:`s5tse.labels.ClassInventory`)::
 
     mixture      [C, T] float32      (C = 4 for FOA)
     dry          [S, T] float32      references in slot order, zeros for silence
     labels       list of S str       padded with "silence"
-    label_index  [S] int64           silence = 18
-    weak         [S, 18] float32
+    label_index  [S] int64           silence = C
+    weak         [S, C] float32
     strong       [S, F] float32
     id           str
 """
@@ -27,7 +28,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from s5tse.labels import NUM_CLASSES, NUM_SLOTS, SILENCE, label_to_index
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -48,23 +49,23 @@ def _check_hop(hop: int) -> int:
     return int(hop)
 
 
-def label_indices(labels: Sequence[str]) -> torch.Tensor:
-    """``[len(labels)]`` int64: class index per slot (0..17, ``silence`` = 18).
+def label_indices(labels: Sequence[str], classes: ClassInventory) -> torch.Tensor:
+    """``[len(labels)]`` int64: class index per slot (0..C-1, ``silence`` = C).
 
     Raises ValueError naming an unknown label.
     """
-    return torch.tensor([label_to_index(label) for label in labels], dtype=torch.int64)
+    return torch.tensor([classes.label_to_index(label) for label in labels], dtype=torch.int64)
 
 
-def weak_targets(labels: Sequence[str]) -> torch.Tensor:
-    """``[len(labels), 18]`` float32: one-hot row per slot, all zeros for ``silence``.
+def weak_targets(labels: Sequence[str], classes: ClassInventory) -> torch.Tensor:
+    """``[len(labels), C]`` float32: one-hot row per slot, all zeros for ``silence``.
 
     Duplicated classes keep one row each (two slots with the same one-hot).
     """
-    idx = label_indices(labels)
-    out = torch.zeros((len(idx), NUM_CLASSES), dtype=torch.float32)
+    idx = label_indices(labels, classes)
+    out = torch.zeros((len(idx), classes.num_classes), dtype=torch.float32)
     for row, i in enumerate(idx.tolist()):
-        if i < NUM_CLASSES:
+        if i < classes.num_classes:
             out[row, i] = 1.0
     return out
 
@@ -162,6 +163,8 @@ def make_item(
     strong: ArrayLike,
     dry: Optional[np.ndarray] = None,
     num_slots: int = NUM_SLOTS,
+    *,
+    classes: ClassInventory,
 ) -> Dict[str, Any]:
     """Assemble the item dict (see the module docstring).
 
@@ -189,8 +192,8 @@ def make_item(
         dry_np[silent] = 0.0
         item["dry"] = torch.from_numpy(dry_np)
     item["labels"] = labels
-    item["label_index"] = label_indices(labels)
-    item["weak"] = weak_targets(labels)
+    item["label_index"] = label_indices(labels, classes)
+    item["weak"] = weak_targets(labels, classes)
     item["strong"] = torch.from_numpy(strong_np)
     item["id"] = item_id
     return item

@@ -35,7 +35,7 @@ from s5tse.datasets.onthefly import DEFAULT_FRAME_HOP
 from s5tse.datasets.targets import activity_from_reference, make_item, num_frames_for
 from s5tse.fileio.sound_scp import AudioFormatError, audio_info, is_pipe, read_audio
 from s5tse.fileio.table import TableError, read_table
-from s5tse.labels import NUM_SLOTS, SILENCE, check_label
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -69,6 +69,8 @@ class TestSetDataset(torch.utils.data.Dataset):
         num_channels: required channel count of the mixtures.
         threshold_db: activity threshold relative to each reference's loudest frame.
         check_audio: check all headers (rate, channels, lengths) now.
+        classes: the class inventory (labels are checked against it; items need it). The
+            official folders default to the DCASE 2026 classes.
     """
 
     __test__ = False  # not a pytest test class
@@ -83,17 +85,26 @@ class TestSetDataset(torch.utils.data.Dataset):
         num_channels: int = 4,
         threshold_db: float = -60.0,
         check_audio: bool = True,
+        classes: Optional[ClassInventory] = None,
     ) -> None:
         super().__init__()
         entries = []
-        for item in scan_test_set(soundscape_dir, oracle_dir):
+        extra = {"classes": classes} if classes is not None else {}
+        for item in scan_test_set(soundscape_dir, oracle_dir, **extra):
             slots = [(label, os.fspath(path)) for label, path in item.refs]
             slots += [(SILENCE, None)] * (NUM_SLOTS - len(slots))
             entries.append(TestEntry(item.name, os.fspath(item.mixture), tuple(slots)))
-        self._setup(entries, frame_hop, sample_rate, num_channels, threshold_db, check_audio)
+        if classes is None:
+            from s5tse.corpus.dcase import DCASE2026  # the official folders' classes
+
+            classes = DCASE2026
+        self._setup(entries, frame_hop, sample_rate, num_channels, threshold_db, check_audio,
+                    classes)
 
     def _setup(self, entries: Sequence[TestEntry], frame_hop: int, sample_rate: int,
-               num_channels: int, threshold_db: float, check_audio: bool) -> None:
+               num_channels: int, threshold_db: float, check_audio: bool,
+               classes: Optional[ClassInventory]) -> None:
+        self.classes = classes
         if isinstance(frame_hop, bool) or int(frame_hop) != frame_hop or frame_hop <= 0:
             raise ValueError(f"frame_hop must be a positive integer, got {frame_hop!r}")
         self.frame_hop = int(frame_hop)
@@ -116,6 +127,7 @@ class TestSetDataset(torch.utils.data.Dataset):
         num_channels: int = 4,
         threshold_db: float = -60.0,
         check_audio: bool = True,
+        classes: Optional[ClassInventory] = None,
     ) -> "TestSetDataset":
         """Build from a Kaldi data directory (``wav.scp``, ``text``, ``spk{1,2,3}.scp``).
 
@@ -147,7 +159,10 @@ class TestSetDataset(torch.utils.data.Dataset):
                 )
             for label in labels:
                 try:
-                    check_label(label, allow_silence=True)
+                    if classes is not None:
+                        classes.check_label(label, allow_silence=True)
+                    elif not label or label != label.strip():
+                        raise ValueError(f"bad label {label!r}")
                 except ValueError as e:
                     raise TableError(f"{text_path}: key {key!r}: {e}") from None
             labels.extend([SILENCE] * (NUM_SLOTS - len(labels)))
@@ -188,7 +203,8 @@ class TestSetDataset(torch.utils.data.Dataset):
             entries.append(TestEntry(key, mix, slots))
         obj = cls.__new__(cls)
         torch.utils.data.Dataset.__init__(obj)
-        obj._setup(entries, frame_hop, sample_rate, num_channels, threshold_db, check_audio)
+        obj._setup(entries, frame_hop, sample_rate, num_channels, threshold_db, check_audio,
+                   classes)
         return obj
 
     # ------------------------------------------------------------------ checks
@@ -250,7 +266,9 @@ class TestSetDataset(torch.utils.data.Dataset):
         strong = activity_from_reference(
             dry, self.frame_hop, self.threshold_db, num_frames_for(t_len, self.frame_hop)
         )
-        return make_item(e.name, mix, e.labels, strong, dry=dry)
+        if self.classes is None:
+            raise ValueError(f"{type(self).__name__}: no class inventory given (classes=...)")
+        return make_item(e.name, mix, e.labels, strong, dry=dry, classes=self.classes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(items={len(self)}, frame_hop={self.frame_hop})"

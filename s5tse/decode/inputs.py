@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from s5tse.labels import NUM_SLOTS, SILENCE
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -61,9 +61,10 @@ class DecodeItem:
 
 
 def list_items(data_dir: Optional[PathLike] = None, soundscape_dir: Optional[PathLike] = None,
-               oracle_dir: Optional[PathLike] = None, need_references: bool = False
-               ) -> List[DecodeItem]:
-    """The mixtures to decode (module docstring); ``need_references`` for oracle decoding.
+               oracle_dir: Optional[PathLike] = None, need_references: bool = False,
+               classes: Optional[ClassInventory] = None) -> List[DecodeItem]:
+    """The mixtures to decode (module docstring); ``need_references`` for oracle decoding,
+    whose labels must be in ``classes`` (the models' inventory).
 
     Raises:
         DecodeInputError: neither or both sources given, missing tables/folders, references
@@ -88,12 +89,13 @@ def list_items(data_dir: Optional[PathLike] = None, soundscape_dir: Optional[Pat
                                            f"needed here)")
                 from s5tse.datasets.testset import TestSetDataset
 
-                ds = TestSetDataset.from_data_dir(d, check_audio=False)
+                ds = TestSetDataset.from_data_dir(d, check_audio=False, classes=classes)
                 items = [DecodeItem(e.name, e.mixture, tuple(e.slots)) for e in ds.entries]
         else:
             if need_references and oracle_dir is None:
                 raise DecodeInputError("oracle labels need --oracle_dir (the oracle_target folder)")
-            tests = scan_test_set(soundscape_dir, oracle_dir if need_references else None)
+            extra = {"classes": classes} if classes is not None else {}
+            tests = scan_test_set(soundscape_dir, oracle_dir if need_references else None, **extra)
             items = []
             for t in tests:
                 slots: Tuple[Tuple[str, Optional[str]], ...] = ()

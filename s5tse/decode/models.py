@@ -26,6 +26,8 @@ from typing import Any, Dict, Union
 
 import torch
 
+from s5tse.labels import ClassInventory, InventoryError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["ModelLoadError", "LoadedExperiment", "load_experiment", "STAGE_OF"]
@@ -53,6 +55,7 @@ class LoadedExperiment:
         network: the tagger (``predict``) or separator (``forward(mixture, strong, weak)``),
             eval mode, on CPU.
         nparams: parameter elements of ``network`` (losses excluded).
+        classes: the class inventory it was trained with (``config["classes"]``).
     """
 
     role: str
@@ -62,6 +65,7 @@ class LoadedExperiment:
     model_name: str
     network: torch.nn.Module
     nparams: int
+    classes: ClassInventory
 
     @property
     def has_strong(self) -> bool:
@@ -72,6 +76,19 @@ class LoadedExperiment:
 
 def _missing(path: Path, what: str, role: str) -> ModelLoadError:
     return ModelLoadError(f"{path}: {what} not found (made by {STAGE_OF[role]} of run.sh)")
+
+
+def experiment_classes(exp_dir: PathLike) -> ClassInventory:
+    """The class inventory recorded in ``exp_dir/config.yaml`` (without building the model)."""
+    from s5tse.utils.config import ConfigError, read_config_file
+
+    cfg_path = Path(exp_dir) / "config.yaml"
+    if not cfg_path.is_file():
+        raise ModelLoadError(f"{cfg_path}: experiment config not found")
+    try:
+        return ClassInventory.from_config(dict(read_config_file(cfg_path)), where=str(cfg_path))
+    except (ConfigError, InventoryError) as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> LoadedExperiment:
@@ -112,6 +129,10 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     if task_name != role:
         raise ModelLoadError(f"{cfg_path}: task is {task_name!r}, expected {role!r} "
                              f"(is this the {role} experiment?)")
+    try:
+        classes = ClassInventory.from_config(config, where=str(cfg_path))
+    except InventoryError as exc:
+        raise ModelLoadError(str(exc)) from None
     build_cfg = copy.deepcopy(config)
     conf = dict(build_cfg.get("model_conf") or {})
     for key in _TRAINING_ONLY_FILES:
@@ -141,4 +162,4 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     network.eval()
     return LoadedExperiment(role=role, exp_dir=exp, checkpoint=ckpt, config=config,
                             model_name=str(config.get("model", "")).lower(), network=network,
-                            nparams=count_parameters(network)[0])
+                            nparams=count_parameters(network)[0], classes=classes)

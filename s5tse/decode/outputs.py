@@ -6,7 +6,7 @@
     probabilities.json   [{"soundscape": s, "estimate": [{"filename", "label", "probability"}]}]
                          one entry per soundscape (empty list: nothing reported), byte order
     text                 <soundscape> l1 l2 l3   reported labels in slot order, padded with silence
-    decode_info.json     nparams (> 0), rtf, set, tag, peak memory, thresholds, streaming, ...
+    decode_info.json     nparams (> 0), classes, rtf, set, tag, peak memory, thresholds, ...
     decode_config.yaml   the resolved decoding config
     logdir/probabilities.<j>.json, logdir/decode_info.<j>.json   job parts (kept)
 
@@ -241,6 +241,7 @@ def merge_parts(output_dir: PathLike, num_jobs: int, names: Sequence[str],
         "nparams": int(infos[0]["nparams"]),
         "nparams_tagger": infos[0].get("nparams_tagger"),
         "nparams_separator": infos[0].get("nparams_separator"),
+        "classes": infos[0].get("classes"),
         "rtf": _finite(round(compute / audio, 6)) if audio > 0 else None,
         "set": config.get("set"),
         "tag": config.get("tag"),

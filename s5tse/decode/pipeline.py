@@ -11,7 +11,7 @@ import torch
 
 from s5tse.bridge import QUERY_HOP, Bridge
 from s5tse.decode.config import parse_streaming
-from s5tse.decode.models import LoadedExperiment, load_experiment
+from s5tse.decode.models import LoadedExperiment, experiment_classes, load_experiment
 from s5tse.decode.runner import Decoder
 
 __all__ = ["build_decoder", "streaming_info", "peak_rss_mb", "peak_gpu_mb", "check_device"]
@@ -57,14 +57,18 @@ def build_decoder(config: Mapping[str, Any], separator_exp: str, tagger_exp: Opt
     Raises ModelLoadError (missing / bad files) or ValueError (device, thresholds).
     """
     device = check_device(str(config["device"]))
-    sep = load_experiment(separator_exp, config["separator_checkpoint"], "separator")
-    tag = None
     if not oracle:
         if tagger_exp is None:
             raise ValueError("--tagger_exp is required unless --use_oracle_labels true")
+        # both trained on the same class inventory (checked before building the models)
+        experiment_classes(separator_exp).check_same(
+            experiment_classes(tagger_exp), f"separator {separator_exp}", f"tagger {tagger_exp}")
+    sep = load_experiment(separator_exp, config["separator_checkpoint"], "separator")
+    tag = None
+    if not oracle:
         tag = load_experiment(tagger_exp, config["tagger_checkpoint"], "tagger")
     bridge = Bridge(config["report_threshold"], config["query_threshold"],
-                    config["frame_threshold"], query_hop=QUERY_HOP)
+                    config["frame_threshold"], query_hop=QUERY_HOP, classes=sep.classes)
     _, stream = parse_streaming(config["streaming"])
     decoder = Decoder(sep, tag, bridge, streaming=stream, device=device, oracle=oracle,
                       oracle_threshold_db=config["oracle_threshold_db"],

@@ -1,7 +1,8 @@
 """Decode mixtures: tagger -> bridge -> separator (offline or streamed), one item at a time.
 
     decoder = Decoder(separator=load_experiment(...), tagger=load_experiment(...),
-                      bridge=Bridge(0.5, 0.3), streaming=None, device="cpu")
+                      bridge=Bridge(0.5, 0.3, classes=sep.classes), streaming=None,
+                      device="cpu")
     results = decoder.decode_batch([(item, mixture [4, T]), ...])   # -> [ItemResult]
 
 Per mixture ``x [4, T]`` (32 kHz):
@@ -97,7 +98,7 @@ class Decoder:
         return self.tagger.predict(batch)
 
     def predict(self, x: Tensor) -> Optional[Tuple[Tensor, Optional[Tensor], Tensor]]:
-        """Tagger on one mixture ``x [4, T]`` -> ``(weak_prob [S, 19], strong_prob [S, T', 19]
+        """Tagger on one mixture ``x [4, T]`` -> ``(weak_prob [S, C+1], strong_prob [S, T', C+1]
         or None without frame output, frame_times [T', 2])``; None for an all-zero mixture."""
         if not bool(x.abs().max() > 0):
             return None
@@ -119,9 +120,9 @@ class Decoder:
             if self.oracle:
                 act = activity_from_reference(refs[i], self.bridge.query_hop,
                                               self.oracle_threshold_db, tq)
-                out[i] = oracle_queries(item.labels, act)
+                out[i] = oracle_queries(item.labels, act, self.bridge.classes)
             elif not bool(x.abs().max() > 0):
-                out[i] = BridgeOutput.empty(NUM_SLOTS, tq)
+                out[i] = BridgeOutput.empty(NUM_SLOTS, tq, self.bridge.classes.num_classes)
             else:
                 todo.append(i)
         groups: dict = {}

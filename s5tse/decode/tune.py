@@ -113,9 +113,10 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
         pred = decoder.predict(x)
         cache: Dict[Tuple, np.ndarray] = {}
         for tq in taus_q:
-            bridge = Bridge(1.0, tq, frame_threshold, decoder.bridge.query_hop)
+            bridge = Bridge(1.0, tq, frame_threshold, decoder.bridge.query_hop,
+                            classes=decoder.bridge.classes)
             if pred is None:
-                q = BridgeOutput.empty(3, bridge.num_query_frames(n))
+                q = BridgeOutput.empty(3, bridge.num_query_frames(n), bridge.classes.num_classes)
             else:
                 q = bridge(pred[0], pred[1], pred[2], n)
             sig = _signature(q)
@@ -128,7 +129,7 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
                     continue
                 keep = [k for k in range(q.num_slots) if q.query[k] and q.confidence[k] >= tr]
                 ests = [(q.labels[k], sources[k]) for k in keep]
-                results[(tq, tr)].append(capi_sdri(mix0, ests, refs))
+                results[(tq, tr)].append(capi_sdri(mix0, ests, refs, decoder.bridge.classes))
                 reported[(tq, tr)] += len(keep)
         log.info("tuning: %d/%d %s (%d distinct query sets)", n_item, len(items), item.name,
                  len(cache))

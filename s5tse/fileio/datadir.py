@@ -18,6 +18,24 @@ Checks, stopping at the first problem with a one-line :class:`TableError`:
 
 Relative paths in tables are relative to the current directory (the recipe
 directory), as in Kaldi.
+
+The recipe's data contract (what stage 1, ``local/data.sh``, writes under ``data/``)::
+
+    lang/classes.txt              the class inventory: one class a line, line order = model
+                                  output index; "silence" is never listed (s5tse.labels)
+    sound_event_{train,valid}/    target events: wav.scp, text (class), utt2group (first-level
+                                  sub-folder: same-class duplicates never share one),
+                                  utt2num_samples
+    interference_{train,valid}/   non-target events: wav.scp, utt2class, utt2num_samples
+    noise_{train,valid}/          multichannel background: wav.scp, utt2num_samples
+    rirs_{train,valid}/           rirs.scp (SOFA files; positions and receivers inside)
+    valid/                        validation scenes: metadata.scp (scene JSONs), text
+    test/                         pre-rendered test set: wav.scp, text (slot labels padded
+                                  with silence), spk{1,2,3}.scp (references), utt2num_samples
+
+Decoding and scoring (stages 5-6) read ``test/``, stage 2 renders ``valid/`` into ``dump/valid``
+(the same tables plus ``dump/lang``), and every stage takes the classes from ``lang/``; the
+training stages (3-4) still synthesise from the corpus root in the DCASE layout.
 """
 from __future__ import annotations
 

@@ -25,7 +25,6 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from s5tse.labels import SILENCE_INDEX
 
 __all__ = ["TaggerPITLoss", "baseline_pit_ce", "strong_class_targets", "reorder_slots",
            "slot_permutations"]
@@ -50,7 +49,7 @@ def reorder_slots(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
 
 
 def strong_class_targets(label_index: torch.Tensor, activity: torch.Tensor,
-                         silence_index: int = SILENCE_INDEX) -> torch.Tensor:
+                         silence_index: int) -> torch.Tensor:
     """Per-frame class targets ``[B, S, T]`` int64: the slot's class where its activity is
     > 0.5, ``silence_index`` elsewhere; silence slots are silence on every frame.
 
@@ -119,7 +118,7 @@ class TaggerPITLoss(nn.Module):
             optional and ignored).
         weak_weight: weight of the weak CE (1).
         label_smoothing: as ``F.cross_entropy``'s, applied to both terms (0 = off).
-        silence_index: class index of silence (18).
+        silence_index: class index of silence (None: the last class, ``C`` of ``C + 1``).
         reduction: ``"mean"`` (0-dim loss, mean over the batch) or ``"none"`` (``[B]``).
 
     Shape:
@@ -159,7 +158,7 @@ class TaggerPITLoss(nn.Module):
     """
 
     def __init__(self, strong_weight: float = 1.0, weak_weight: float = 1.0,
-                 label_smoothing: float = 0.0, silence_index: int = SILENCE_INDEX,
+                 label_smoothing: float = 0.0, silence_index: Optional[int] = None,
                  reduction: str = "mean") -> None:
         super().__init__()
         if strong_weight < 0 or weak_weight < 0 or strong_weight + weak_weight <= 0:
@@ -174,8 +173,12 @@ class TaggerPITLoss(nn.Module):
         self.strong_weight = float(strong_weight)
         self.weak_weight = float(weak_weight)
         self.label_smoothing = float(label_smoothing)
-        self.silence_index = int(silence_index)
+        self.silence_index = None if silence_index is None else int(silence_index)
         self.reduction = reduction
+
+    def _silence(self, num_classes: int) -> int:
+        """The silence class: ``silence_index``, or the last of the ``C + 1`` classes."""
+        return num_classes - 1 if self.silence_index is None else self.silence_index
 
     def extra_repr(self) -> str:
         return (f"strong_weight={self.strong_weight}, weak_weight={self.weak_weight}, "
@@ -190,8 +193,9 @@ class TaggerPITLoss(nn.Module):
         strong term is off): the unweighted costs of every slot pairing."""
         who = type(self).__name__
         labels = _check_labels(label_index, weak_logits, who)
-        if not 0 <= self.silence_index < weak_logits.shape[-1]:
-            raise ValueError(f"{who}: silence_index {self.silence_index} is not a class of the "
+        silence = self._silence(weak_logits.shape[-1])
+        if not 0 <= silence < weak_logits.shape[-1]:
+            raise ValueError(f"{who}: silence_index {silence} is not a class of the "
                              f"{weak_logits.shape[-1]}-way logits")
         cw = _pairwise_ce(weak_logits.float().log_softmax(-1), labels, self.label_smoothing)
         if self.strong_weight == 0.0:
@@ -210,8 +214,7 @@ class TaggerPITLoss(nn.Module):
                              f"match strong_logits [B, S, T] = {(B, S, T)} (frame grids differ?)")
         if T == 0:
             raise ValueError(f"{who}: strong_logits have zero frames")
-        ys = strong_class_targets(labels, strong_activity.to(weak_logits.device),
-                                  self.silence_index)
+        ys = strong_class_targets(labels, strong_activity.to(weak_logits.device), silence)
         nll = _pairwise_ce(strong_logits.float().log_softmax(-1), ys, self.label_smoothing)
         if frame_mask is None:
             cs = nll.mean(dim=-1)

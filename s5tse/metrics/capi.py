@@ -43,7 +43,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from s5tse.labels import SILENCE, TARGET_CLASSES, check_label
+from s5tse.labels import SILENCE, ClassInventory
 from s5tse.metrics.sdr import pairwise_snr_db, snr_db
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 Labeled = Tuple[str, np.ndarray]
-_ORDER = {c: i for i, c in enumerate(TARGET_CLASSES)}
 
 
 @dataclass
@@ -87,7 +86,15 @@ class MixtureResult:
         return self.fp == 0 and self.fn == 0
 
 
-def _check_inputs(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled]):
+def _check_label(label: object, classes: Optional[ClassInventory], where: str) -> None:
+    if classes is not None:
+        classes.check_label(label, allow_silence=True, where=where)
+    elif not isinstance(label, str) or not label:
+        raise ValueError(f"{where}: label must be a non-empty string, got {label!r}")
+
+
+def _check_inputs(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled],
+                  classes: Optional[ClassInventory] = None):
     mix = np.asarray(mixture_ch0)
     if mix.ndim != 1 or mix.shape[0] == 0:
         raise ValueError(f"mixture_ch0 must be a non-empty 1-d array [T], got shape {mix.shape}")
@@ -100,7 +107,7 @@ def _check_inputs(mixture_ch0, estimates: Sequence[Labeled], references: Sequenc
                 label, wav = item
             except (TypeError, ValueError):
                 raise ValueError(f"{what} {i}: expected a (label, waveform) pair") from None
-            check_label(label, allow_silence=True, where=f"{what} {i}")
+            _check_label(label, classes, f"{what} {i}")
             wav = np.asarray(wav)
             if wav.shape != (length,):
                 raise ValueError(
@@ -155,11 +162,17 @@ class _ClassTable:
     mix_sdr: np.ndarray
 
 
-def _tables(mix: np.ndarray, ests: Sequence[Labeled], refs: Sequence[Labeled]):
-    """Classes present (class-list order), estimate/reference indices per class, and the
-    SDR tables of the classes on both sides (each signal converted to float64 once)."""
+def _tables(mix: np.ndarray, ests: Sequence[Labeled], refs: Sequence[Labeled],
+            inventory: Optional[ClassInventory] = None):
+    """Classes present (inventory order, else name order), estimate/reference indices per
+    class, and the SDR tables of the classes on both sides (each signal converted to float64
+    once)."""
     est_groups, ref_groups = _by_class(ests), _by_class(refs)
-    classes = sorted(set(est_groups) | set(ref_groups), key=_ORDER.__getitem__)
+    present = set(est_groups) | set(ref_groups)
+    if inventory is not None:
+        classes = sorted(present, key=inventory.label_to_index)
+    else:
+        classes = sorted(present)
     tables: Dict[str, _ClassTable] = {}
     mix64 = None
     for c in classes:
@@ -211,28 +224,32 @@ def _ca2025_from_tables(classes, est_groups, ref_groups, tables) -> float:
     return total / len(classes)  # |TP| + |FP| + |FN| = number of classes present
 
 
-def capi_sdri(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled]) -> MixtureResult:
+def capi_sdri(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled],
+              classes: Optional[ClassInventory] = None) -> MixtureResult:
     """CAPI-SDRi of one mixture (see the module docstring).
 
     Args:
         mixture_ch0: channel 0 of the mixture ``[T]`` (the "unprocessed" signal).
         estimates: ``(label, waveform [T])`` pairs; ``silence`` entries are ignored.
         references: ``(label, waveform [T])`` pairs; ``silence`` entries are ignored.
+        classes: the class inventory: labels must be in it, and classes are visited in its
+            order (None: any non-empty label, name order).
     Returns:
         a :class:`MixtureResult`.
     Raises:
         ValueError: unknown label, waveform not 1-d of the mixture's length.
     """
-    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references)
-    return _capi_from_tables(*_tables(mix, ests, refs))
+    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references, classes)
+    return _capi_from_tables(*_tables(mix, ests, refs, classes))
 
 
 def score_mixture(
-    mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled]
+    mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled],
+    classes: Optional[ClassInventory] = None,
 ) -> Tuple[MixtureResult, float]:
     """``(capi_sdri(...), ca_sdri_2025(...))`` sharing the SDR computations."""
-    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references)
-    parts = _tables(mix, ests, refs)
+    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references, classes)
+    parts = _tables(mix, ests, refs, classes)
     return _capi_from_tables(*parts), _ca2025_from_tables(*parts)
 
 
@@ -245,13 +262,14 @@ def aggregate_capi(values: Iterable[Optional[float]]) -> float:
     return sum(kept) / len(kept) if kept else float("nan")
 
 
-def ca_sdri_2025(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled]) -> float:
+def ca_sdri_2025(mixture_ch0, estimates: Sequence[Labeled], references: Sequence[Labeled],
+                 classes: Optional[ClassInventory] = None) -> float:
     """2025 CA-SDRi of one mixture (set-based; see the module docstring).
 
     Same arguments and errors as :func:`capi_sdri`. A mixture with no TP, FP or FN gives 0.0.
     """
-    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references)
-    return _ca2025_from_tables(*_tables(mix, ests, refs))
+    mix, ests, refs = _check_inputs(mixture_ch0, estimates, references, classes)
+    return _ca2025_from_tables(*_tables(mix, ests, refs, classes))
 
 
 def aggregate_ca_sdri_2025(values: Iterable[float]) -> float:

@@ -20,29 +20,33 @@ of mixtures is an error for both accuracies.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
-from s5tse.labels import SILENCE, check_label
+from s5tse.labels import SILENCE, ClassInventory
 
 __all__ = ["label_counts", "acc_mix", "acc_src"]
 
 
-def _multiset(labels: Sequence[str], what: str) -> Counter:
+def _multiset(labels: Sequence[str], what: str, classes: Optional[ClassInventory]) -> Counter:
     out: Counter = Counter()
     for label in labels:
-        check_label(label, allow_silence=True, where=what)
+        if classes is not None:
+            classes.check_label(label, allow_silence=True, where=what)
+        elif not isinstance(label, str) or not label:
+            raise ValueError(f"{what}: label must be a non-empty string, got {label!r}")
         if label != SILENCE:
             out[label] += 1
     return out
 
 
-def label_counts(est_labels: Sequence[str], ref_labels: Sequence[str]) -> Tuple[int, int, int, bool]:
+def label_counts(est_labels: Sequence[str], ref_labels: Sequence[str],
+                 classes: Optional[ClassInventory] = None) -> Tuple[int, int, int, bool]:
     """``(tp, fp, fn, exact)`` of one mixture; ``silence`` entries are ignored.
 
-    Raises ValueError for a label that is neither one of the 18 classes nor ``silence``.
+    Raises ValueError for a label that is neither in ``classes`` (when given) nor ``silence``.
     """
-    est = _multiset(est_labels, "estimated labels")
-    ref = _multiset(ref_labels, "reference labels")
+    est = _multiset(est_labels, "estimated labels", classes)
+    ref = _multiset(ref_labels, "reference labels", classes)
     tp = sum((est & ref).values())
     fp = sum(est.values()) - tp
     fn = sum(ref.values()) - tp

@@ -12,7 +12,8 @@ Everything is checked before anything is written; all problems are collected and
 raised together in one :class:`SubmissionError`, one line each, naming the file:
 
 - the estimate names (``<soundscape>_<slot>_<Label>.wav``), the soundscape exists in
-  ``soundscape_dir``, the label is one of the 18 target classes, at most three
+  ``soundscape_dir``, the label is in the class inventory (``classes``, else the one
+  ``decode_info.json`` records), at most three
   estimates per soundscape with unique slot numbers;
 - the audio: 32 kHz, mono, the mixture's length, no NaN/Inf;
 - ``probabilities.json``: one entry per estimate and no entry without an estimate
@@ -48,7 +49,7 @@ import soundfile as sf
 
 from s5tse.fileio.atomic import atomic_path, atomic_write_text
 from s5tse.fileio.json_file import read_json
-from s5tse.labels import NUM_SLOTS, SILENCE, TARGET_CLASSES
+from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory, InventoryError
 from s5tse.scoring.official import check_official_results
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -61,7 +62,6 @@ DECODE_INFO = "decode_info.json"
 EVAL_RESULTS = "eval_results.json"
 DEV_RESULTS = "dev_set_test_results.json"
 EVAL_OUT = "eval_out"
-_LABELS = set(TARGET_CLASSES)
 
 
 class SubmissionError(Exception):
@@ -149,14 +149,14 @@ def submission_name(author: str, affiliation: str, number: Union[int, str]) -> s
     return f"{author}_{affiliation}_task4_{int(number)}"
 
 
-def _label_problem(label: str) -> str:
-    close = [c for c in TARGET_CLASSES if c.lower() == label.lower()]
+def _label_problem(label: str, classes: ClassInventory) -> str:
+    close = [c for c in classes if c.lower() == label.lower()]
     if close:
         hint = f" (labels are case-sensitive: did you mean {close[0]!r}?)"
     else:
-        close = difflib.get_close_matches(label, TARGET_CLASSES, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(label, classes.classes, n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"label {label!r} is not one of the 18 target classes{hint}"
+    return f"label {label!r} is not one of the {classes.num_classes} target classes{hint}"
 
 
 def _read_json(path: Path, problems: List[str]) -> Any:
@@ -326,6 +326,7 @@ def plan_submission(
     *,
     dev_results: Optional[PathLike] = None,
     dev_soundscape_dir: Optional[PathLike] = None,
+    classes: Optional[ClassInventory] = None,
     overwrite: bool = False,
     sample_rate: int = SAMPLE_RATE,
     max_estimates: int = NUM_SLOTS,
@@ -356,8 +357,6 @@ def plan_submission(
                 continue
             est = Estimate(path, *parsed)
             estimates.append(est)
-            if est.label not in _LABELS:
-                problems.append(f"{path}: {_label_problem(est.label)}")
             if est.soundscape in soundscapes:
                 _check_audio(est, soundscapes[est.soundscape], mixture_frames, sample_rate, problems)
             elif soundscapes:
@@ -381,6 +380,18 @@ def plan_submission(
                 decode_info = None
             elif not (isinstance(nparams, int) and not isinstance(nparams, bool) and nparams > 0):
                 problems.append(f"{info_path}: 'nparams' must be a positive integer, got {nparams!r}")
+        if classes is None and isinstance(decode_info, dict) and decode_info.get("classes"):
+            try:
+                classes = ClassInventory(decode_info["classes"], where=f"{info_path}: classes")
+            except InventoryError as e:
+                problems.append(str(e))
+        if classes is None and decode_info is not None:
+            problems.append(f"{info_path}: no 'classes' recorded (decoded before class "
+                            f"inventories?); pass the inventory (--classes data/lang/classes.txt)")
+        elif classes is not None:
+            for est in estimates:
+                if est.label not in classes:
+                    problems.append(f"{est.path}: {_label_problem(est.label, classes)}")
 
     dev_path = Path(dev_results) if dev_results is not None else None
     if dev_path is not None:

@@ -22,7 +22,7 @@ hidden files and sub-folders are skipped. A soundscape without estimate files
 :class:`ScoringError` naming the file: an unreadable file (never a silent zero), a
 mixture that is not 32 kHz or not 4-channel, an estimate or reference that is not mono,
 not 32 kHz or not of its mixture's length, and NaN/Inf samples. The scan rejects an
-estimate label outside the 18 classes and an estimate file whose soundscape does not
+estimate label outside the class inventory and an estimate file whose soundscape does not
 exist.
 
     items = items_from_folders("test/soundscape", "test/oracle_target", "exp/x/estimates")
@@ -42,7 +42,7 @@ import numpy as np
 from s5tse.corpus.testset import list_wavs, scan_test_set
 from s5tse.fileio.sound_scp import AudioFormatError, read_audio
 from s5tse.fileio.table import read_table, read_table_lines
-from s5tse.labels import SILENCE, TARGET_CLASSES, check_label
+from s5tse.labels import SILENCE, ClassInventory
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -118,12 +118,13 @@ def parse_estimate_name(file_name: str, stems: "set[str]") -> Optional[Tuple[str
     return None
 
 
-def scan_estimates(estimate_dir: PathLike, names: Iterable[str]) -> Dict[str, List[Tuple[str, str]]]:
+def scan_estimates(estimate_dir: PathLike, names: Iterable[str],
+                   classes: ClassInventory) -> Dict[str, List[Tuple[str, str]]]:
     """Estimate files of ``estimate_dir`` per soundscape name (every name present, maybe empty).
 
     Raises:
         ScoringError: missing folder, a ``.wav`` that matches no soundscape, a label that is
-            not one of the 18 classes (each naming the file).
+            not in ``classes`` (each naming the file).
     """
     edir = Path(estimate_dir)
     if not edir.is_dir():
@@ -139,10 +140,10 @@ def scan_estimates(estimate_dir: PathLike, names: Iterable[str]) -> Dict[str, Li
                 f"mixtures)"
             )
         stem, _, label = parsed
-        if label not in TARGET_CLASSES:
+        if label not in classes:
             raise ScoringError(
                 f"{edir / file_name}: label {label!r} (from the file name, soundscape "
-                f"{stem!r}) is not one of the 18 target classes"
+                f"{stem!r}) is not one of the {classes.num_classes} classes of the inventory"
             )
         out[stem].append((label, str(edir / file_name)))
     return out
@@ -160,14 +161,15 @@ def warn_missing_estimates(items: Sequence[ScoringItem]) -> int:
 
 
 def items_from_folders(
-    soundscape_dir: PathLike, oracle_dir: PathLike, estimate_dir: PathLike
+    soundscape_dir: PathLike, oracle_dir: PathLike, estimate_dir: PathLike,
+    classes: ClassInventory,
 ) -> List[ScoringItem]:
     """Items from the official folder layout, sorted by soundscape name (byte order).
 
     Raises ScoringError / TestSetError (both ValueError) naming the offending path.
     """
-    tests = scan_test_set(soundscape_dir, oracle_dir)
-    ests = scan_estimates(estimate_dir, [t.name for t in tests])
+    tests = scan_test_set(soundscape_dir, oracle_dir, classes=classes)
+    ests = scan_estimates(estimate_dir, [t.name for t in tests], classes)
     return [
         ScoringItem(name=t.name, mixture=str(t.mixture),
                     refs=[(label, str(p)) for label, p in t.refs], ests=ests[t.name])
@@ -175,7 +177,8 @@ def items_from_folders(
     ]
 
 
-def items_from_tables(data_dir: PathLike, estimate_dir: PathLike) -> List[ScoringItem]:
+def items_from_tables(data_dir: PathLike, estimate_dir: PathLike,
+                      classes: ClassInventory) -> List[ScoringItem]:
     """Items from Kaldi tables ``wav.scp``, ``text`` and ``spk{n}.scp`` in ``data_dir``.
 
     Raises:
@@ -200,7 +203,7 @@ def items_from_tables(data_dir: PathLike, estimate_dir: PathLike) -> List[Scorin
     for key, labels in text.items():
         for label in labels:
             try:
-                check_label(label, allow_silence=True, where=f"{text_path} (key {key!r})")
+                classes.check_label(label, allow_silence=True, where=f"{text_path} (key {key!r})")
             except ValueError as e:
                 raise ScoringError(str(e)) from None
     refs: Dict[str, List[Tuple[str, str]]] = {key: [] for key in wav}
@@ -226,7 +229,7 @@ def items_from_tables(data_dir: PathLike, estimate_dir: PathLike) -> List[Scorin
                 raise ScoringError(
                     f"{scp}: no reference for {key!r} (slot {n} is {text[key][n - 1]!r} in {text_path})"
                 )
-    ests = scan_estimates(estimate_dir, list(wav))
+    ests = scan_estimates(estimate_dir, list(wav), classes)
     return [ScoringItem(name=key, mixture=entry, refs=refs[key], ests=ests[key])
             for key, entry in wav.items()]
 

@@ -44,7 +44,7 @@ from s5tse.labels import NUM_SLOTS, SILENCE
 
 __all__ = ["CAPI_NAME", "LABEL_METRICS_NAME", "OFFICIAL_RESULTS", "official_results",
            "check_official_results", "probabilities_by_file", "decoding_provenance",
-           "write_official_results"]
+           "write_official_results", "check_decoding_classes"]
 
 CAPI_NAME = "CAPI-SDRi"
 LABEL_METRICS_NAME = "label_metrics"
@@ -223,6 +223,23 @@ def decoding_provenance(estimate_dir: "os.PathLike[str] | str") -> Dict[str, Any
     if (edir / "decode_config.yaml").is_file():
         out["config"] = dict(read_config_file(edir / "decode_config.yaml"))
     return out
+
+
+def check_decoding_classes(estimate_dir: "os.PathLike[str] | str", classes: Any) -> None:
+    """A decoding dir whose ``decode_info.json`` records ``classes`` must use ``classes``
+    (one-line :class:`~s5tse.labels.InventoryError` naming both lists otherwise)."""
+    from pathlib import Path
+
+    from s5tse.fileio.json_file import read_json
+    from s5tse.labels import ClassInventory
+
+    info_path = Path(estimate_dir) / "decode_info.json"
+    if not info_path.is_file():
+        return
+    info = read_json(info_path)
+    if isinstance(info, dict) and info.get("classes") is not None:
+        decoded = ClassInventory(info["classes"], where=f"{info_path}: classes")
+        classes.check_same(decoded, "the data's class inventory", str(info_path))
 
 
 def write_official_results(items: Sequence[Any], result: Any,

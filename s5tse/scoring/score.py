@@ -1,8 +1,8 @@
 """Score a set of soundscapes: CAPI-SDRi, Acc_mix, Acc_src (ranking metrics of DCASE 2026
 Task 4), the 2025 CA-SDRi, the mean raw SDR of the matched pairs, and breakdowns.
 
-    items = items_from_folders(soundscape_dir, oracle_dir, estimate_dir)   # s5tse.scoring.io
-    result = score_set(items, nj=4, unprocessed=True)
+    items = items_from_folders(soundscape_dir, oracle_dir, estimate_dir, classes)  # s5tse.scoring.io
+    result = score_set(items, nj=4, unprocessed=True, classes=classes)
     write_scores(result, "exp/x/scores",
                  extra_rows={"unprocessed mixture (oracle labels)": headline(result.unprocessed)})
 
@@ -34,7 +34,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 from s5tse.fileio.atomic import atomic_write_text
 from s5tse.fileio.table import byte_order
-from s5tse.labels import TARGET_CLASSES
+from s5tse.labels import ClassInventory
 from s5tse.metrics.capi import (
     MixtureResult,
     aggregate_ca_sdri_2025,
@@ -118,9 +118,9 @@ def unprocessed_estimates(item: LoadedItem) -> List[Tuple[str, "object"]]:
     return [(label, item.mixture_ch0) for label, _ in item.refs]
 
 
-def score_loaded(item: LoadedItem) -> ItemResult:
-    """Score one soundscape in memory."""
-    capi, ca2025 = score_mixture(item.mixture_ch0, item.ests, item.refs)
+def score_loaded(item: LoadedItem, classes: Optional[ClassInventory] = None) -> ItemResult:
+    """Score one soundscape in memory (labels checked against ``classes`` when given)."""
+    capi, ca2025 = score_mixture(item.mixture_ch0, item.ests, item.refs, classes)
     return ItemResult(
         name=item.name,
         est_labels=[label for label, _ in item.ests],
@@ -131,15 +131,16 @@ def score_loaded(item: LoadedItem) -> ItemResult:
 
 
 def score_item(
-    item: Union[ScoringItem, LoadedItem], unprocessed: bool = False
+    item: Union[ScoringItem, LoadedItem], unprocessed: bool = False,
+    classes: Optional[ClassInventory] = None,
 ) -> Tuple[ItemResult, Optional[ItemResult]]:
     """Read (if needed) and score one soundscape; optionally also its unprocessed row."""
     loaded = item if isinstance(item, LoadedItem) else load_item(item)
-    res = score_loaded(loaded)
+    res = score_loaded(loaded, classes)
     unp = None
     if unprocessed:
         unp = score_loaded(LoadedItem(loaded.name, loaded.mixture_ch0, loaded.refs,
-                                      unprocessed_estimates(loaded)))
+                                      unprocessed_estimates(loaded)), classes)
     return res, unp
 
 
@@ -165,7 +166,8 @@ def _stats(items: Sequence[ItemResult]) -> Dict[str, object]:
     }
 
 
-def _per_class(items: Sequence[ItemResult]) -> Dict[str, Dict[str, object]]:
+def _per_class(items: Sequence[ItemResult],
+               classes: Optional[ClassInventory]) -> Dict[str, Dict[str, object]]:
     acc: Dict[str, Dict[str, list]] = {}
     for it in items:
         for label, _, _, sdr, sdri in it.capi.pairs:
@@ -175,7 +177,8 @@ def _per_class(items: Sequence[ItemResult]) -> Dict[str, Dict[str, object]]:
         for label, _ in it.capi.fn_entries:
             acc.setdefault(label, {"tp": [], "fp": 0, "fn": 0})["fn"] += 1
     out = {}
-    for label in TARGET_CLASSES:
+    order = classes.classes if classes is not None else sorted(acc)
+    for label in order:
         if label not in acc:
             continue
         a = acc[label]
@@ -192,8 +195,9 @@ def _per_class(items: Sequence[ItemResult]) -> Dict[str, Dict[str, object]]:
     return out
 
 
-def summarize(items: Iterable[ItemResult]) -> SetResult:
-    """Set-level numbers and breakdowns of per-soundscape results (sorted by name here)."""
+def summarize(items: Iterable[ItemResult], classes: Optional[ClassInventory] = None) -> SetResult:
+    """Set-level numbers and breakdowns of per-soundscape results (sorted by name here;
+    ``per_class`` in inventory order, else name order)."""
     items = sorted(items, key=lambda it: byte_order(it.name))
     if not items:
         raise ValueError("no soundscapes to score")
@@ -215,7 +219,7 @@ def summarize(items: Iterable[ItemResult]) -> SetResult:
         fp=sum(it.capi.fp for it in items),
         fn=sum(it.capi.fn for it in items),
         breakdown={
-            "per_class": _per_class(items),
+            "per_class": _per_class(items, classes),
             "by_num_refs": by_refs,
             "duplicates": {
                 "with_duplicates": _stats([it for it in items if it.has_duplicates]),
@@ -226,7 +230,8 @@ def summarize(items: Iterable[ItemResult]) -> SetResult:
 
 
 def score_set(
-    items: Sequence[Union[ScoringItem, LoadedItem]], *, nj: int = 1, unprocessed: bool = False
+    items: Sequence[Union[ScoringItem, LoadedItem]], *, nj: int = 1, unprocessed: bool = False,
+    classes: Optional[ClassInventory] = None,
 ) -> SetResult:
     """Score every soundscape and summarise.
 
@@ -235,12 +240,13 @@ def score_set(
         nj: worker processes (``> 1``: a multiprocessing pool; same results, same order).
         unprocessed: also score the mixture's channel 0 as the estimate of every reference
             (:func:`unprocessed_estimates`); the result goes to ``SetResult.unprocessed``.
+        classes: the class inventory (labels checked, classes visited in its order).
     Raises:
         ScoringError (ValueError) for bad input, from the first failing soundscape.
     """
     if nj < 1:
         raise ValueError(f"nj must be >= 1, got {nj}")
-    jobs = [(item, unprocessed) for item in items]
+    jobs = [(item, unprocessed, classes) for item in items]
     if not jobs:
         raise ValueError("no soundscapes to score")
     nj = min(nj, len(jobs))
@@ -250,9 +256,9 @@ def score_set(
         chunk = max(1, min(16, len(jobs) // (4 * nj)))
         with multiprocessing.get_context().Pool(nj) as pool:
             outputs = list(pool.imap(_score_job, jobs, chunksize=chunk))
-    result = summarize(out[0] for out in outputs)
+    result = summarize((out[0] for out in outputs), classes)
     if unprocessed:
-        result.unprocessed = summarize(out[1] for out in outputs)
+        result.unprocessed = summarize((out[1] for out in outputs), classes)
     return result
 
 

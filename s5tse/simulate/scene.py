@@ -56,7 +56,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from s5tse.fileio.atomic import atomic_write_text
 from s5tse.fileio.json_file import read_json
-from s5tse.labels import NUM_SLOTS, SILENCE, check_label
+from s5tse.labels import NUM_SLOTS, SILENCE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -180,10 +180,11 @@ class Event:
         elif position is None:
             raise SceneError(f"{where}: a {role} event needs an event_position [[x, y, z]]")
         if role == "foreground":
-            try:
-                check_label(label, where=where)
-            except ValueError as e:
-                raise SceneError(str(e)) from None
+            # a class name (checked against the inventory by whoever reads the scene's labels)
+            if not isinstance(label, str) or not label or label == SILENCE or \
+                    any(ch.isspace() for ch in label):
+                raise SceneError(f"{where}: a foreground event needs a class label without "
+                                 f"whitespace, got {label!r}")
         elif role == "interference" and not label:
             raise SceneError(f"{where}: an interference event needs a label")
         return cls(

@@ -4,7 +4,7 @@
 scene generator draws from (paths below are relative to the dataset root, the folder
 that holds ``data/``)::
 
-    data/dev_set/sound_event/<split>/<Label>/**/*.wav     target events (18 classes)
+    data/dev_set/sound_event/<split>/<Label>/**/*.wav     target events
     data/dev_set/interference/<split>/<class>/**/*.wav    interference events
     data/dev_set/noise/<split>/*.wav                      4-ch background noise
     data/dev_set/room_ir/<split>/*.sofa                   FOA RIRs
@@ -25,7 +25,7 @@ Errors are :class:`DatasetError` with one line naming the offending path: missin
 files, an unreadable or zero-length wav.
 
     index = SourceIndex("/corpora/DCASE2026Task4Dataset", split="train")
-    index.fg_labels                      # classes present, official order
+    index.fg_labels                      # classes present (inventory order, else sorted)
     index.fg_files["Speech"][0].rel      # 'Speech/p001/p001_001.wav'
     index.duration("foreground", "Speech/p001/p001_001.wav")
 """
@@ -35,12 +35,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import soundfile as sf
 
-from s5tse.labels import TARGET_CLASSES
+from s5tse.labels import ClassInventory
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -141,8 +141,10 @@ class SourceIndex:
         root: the dataset root.
         foreground_dir, interference_dir, background_dir, room_dir: the role folders,
             relative to the root (as written into scene JSONs).
-        fg_labels: target classes that have a folder, in official order.
-        missing_classes: target classes without a folder (the generator never draws them).
+        fg_labels: target classes that have a folder, in inventory order (code-point order
+            of the folder names without an inventory).
+        missing_classes: inventory classes without a folder (the generator never draws
+            them); empty without an inventory.
         fg_files: ``{label: [SourceFile, ...]}`` sorted by path.
         int_labels: interference classes (sorted), empty if the folder is missing.
         int_files: ``{class: [SourceFile, ...]}``.
@@ -150,7 +152,8 @@ class SourceIndex:
         rooms: SOFA files, relative to the root.
     """
 
-    def __init__(self, dataset_root: PathLike, split: str = "train") -> None:
+    def __init__(self, dataset_root: PathLike, split: str = "train",
+                 classes: Optional[ClassInventory] = None) -> None:
         self.root = resolve_dataset_root(dataset_root)
         self.split = split
         self.foreground_dir = f"{DEV_SET}/sound_event/{split}"
@@ -164,14 +167,18 @@ class SourceIndex:
         if not fg_root.is_dir():
             raise DatasetError(f"{fg_root}: no such folder (target sound events)")
         present = _class_folders(fg_root)
-        unknown = [c for c in present if c not in TARGET_CLASSES]
-        if unknown:
-            raise DatasetError(
-                f"{fg_root / unknown[0]}: unknown target class folder {unknown[0]!r} "
-                f"(expected one of the 18 target classes)"
-            )
-        self.fg_labels: List[str] = [c for c in TARGET_CLASSES if c in present]
-        self.missing_classes: List[str] = [c for c in TARGET_CLASSES if c not in present]
+        if classes is None:
+            self.fg_labels: List[str] = sorted(present)
+            self.missing_classes: List[str] = []
+        else:
+            unknown = [c for c in present if c not in classes]
+            if unknown:
+                raise DatasetError(
+                    f"{fg_root / unknown[0]}: unknown target class folder {unknown[0]!r} "
+                    f"(expected one of the {classes.num_classes} classes of the inventory)"
+                )
+            self.fg_labels = [c for c in classes if c in present]
+            self.missing_classes = [c for c in classes if c not in present]
         if not self.fg_labels:
             raise DatasetError(f"{fg_root}: no target class folders")
         self.fg_files = self._scan_classes(fg_root, self.fg_labels)

@@ -82,6 +82,10 @@ class AbsTask:
     name: str = ""
     #: False if the task makes its own data (toy): --train_data/--valid_data are optional.
     requires_data: bool = True
+    #: True for tasks on labelled sound classes: a top-level ``classes`` key (the class
+    #: inventory file, recorded as the list; :func:`s5tse.tasks.data.resolve_classes`) and
+    #: ``classes`` (a :class:`~s5tse.labels.ClassInventory`) passed to the datasets.
+    uses_classes: bool = False
 
     # --------------------------------------------------------------- config
     def choices(self) -> List[Choice]:
@@ -115,7 +119,9 @@ class AbsTask:
             if c.key in ("optim", "scheduler"):
                 out[c.key] = c.default
                 out[c.conf_key] = OpenDict()
-        extra = self.task_defaults()
+        extra = dict(self.task_defaults())
+        if self.uses_classes:
+            extra["classes"] = None
         clash = sorted(set(extra) & set(out))
         if clash:
             raise ValueError(f"task '{self.name}': task_defaults redefine {clash}")
@@ -142,7 +148,19 @@ class AbsTask:
                 )
             c.registry.get(name)  # unknown name -> one-line error with the choices
             out[c.conf_key] = c.registry.resolve_conf(name, out.get(c.conf_key) or {}, c.injected)
+        if self.uses_classes:
+            from s5tse.tasks.data import resolve_classes
+
+            out["classes"] = resolve_classes(out.get("classes"))
         return out
+
+    def dataset_kwargs(self, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """Engine-supplied dataset arguments besides data dir, split, seed and size."""
+        if not self.uses_classes:
+            return {}
+        from s5tse.tasks.data import inventory_of
+
+        return {"classes": inventory_of(config)}
 
     # -------------------------------------------------------------- builders
     def build_choice(self, key: str, config: Mapping[str, Any], **injected: Any) -> Any:
@@ -164,7 +182,7 @@ class AbsTask:
         """
         return self.build_choice(
             "train_dataset", config, data_dir=data_dir, split="train",
-            seed=config["seed"], num_items=num_items,
+            seed=config["seed"], num_items=num_items, **self.dataset_kwargs(config),
         )
 
     def build_valid_dataset(
@@ -172,7 +190,8 @@ class AbsTask:
     ) -> torch.utils.data.Dataset:
         """Validation data (fixed: the same items every time)."""
         return self.build_choice(
-            "valid_dataset", config, data_dir=data_dir, split="valid", seed=config["seed"]
+            "valid_dataset", config, data_dir=data_dir, split="valid", seed=config["seed"],
+            **self.dataset_kwargs(config),
         )
 
     def collate_fn(self, config: Mapping[str, Any]) -> Callable[[Sequence[Any]], Any]:

@@ -9,7 +9,8 @@ Validation runs on the full 10-s clips of ``metadata/valid.json``::
     python -m s5tse.bin.train \\
         --config conf/tuning/train_separator_lq_sr_corrnet_cpu_small.yaml \\
         --train_data corpus/mini/DCASE2026Task4Dataset \\
-        --valid_data corpus/mini/DCASE2026Task4Dataset --output_dir exp/separator_cpu_small
+        --valid_data corpus/mini/DCASE2026Task4Dataset --classes data/lang/classes.txt \\
+        --output_dir exp/separator_cpu_small
 
 **Data directories.** ``--train_data`` and ``--valid_data`` are the corpus root, the folder
 holding ``data/dev_set``, which ``run.sh`` calls ``corpus_root`` (its ``data`` folder or
@@ -17,6 +18,10 @@ holding ``data/dev_set``, which ``run.sh`` calls ``corpus_root`` (its ``data`` f
 ``corpus_root`` naming the root -- the convention of the tagger task): the on-the-fly
 generator needs the whole source tree (events, interference, noise, rooms) and the
 validation metadata, not a Kaldi table. Both usually name the same folder.
+
+**Classes.** ``classes``: the class inventory file of stage 1 (``data/lang/classes.txt``,
+``--classes``), recorded as a list in ``config.yaml``. It sets the query size (``num_classes``
+of the model) and the loss's silence index; neither can be configured otherwise.
 
 **Registries.**
 
@@ -64,7 +69,7 @@ from torch import Tensor
 
 from s5tse.datasets.metadata import MetadataDataset
 from s5tse.datasets.onthefly import DEFAULT_FRAME_HOP, OnTheFlyDataset
-from s5tse.labels import NUM_CLASSES, SILENCE_INDEX, TARGET_CLASSES
+from s5tse.labels import ClassInventory
 from s5tse.losses.ca_pit import ClassAwarePITLoss
 from s5tse.losses.ca_pit import aux_weights as aux_weight_schedule
 from s5tse.losses.pit_tagger import reorder_slots
@@ -83,7 +88,7 @@ from s5tse.tasks.abs_task import (
     AbsTask,
     Choice,
 )
-from s5tse.tasks.data import resolve_data_root
+from s5tse.tasks.data import inventory_of, resolve_data_root
 from s5tse.tasks.registry import Registry
 from s5tse.utils.config import ConfigError
 
@@ -234,6 +239,7 @@ def onthefly(
     crop_sec: Optional[float] = 4.0,
     crop_policy: str = "active",
     frame_hop: int = DEFAULT_FRAME_HOP,
+    classes: Optional[ClassInventory] = None,
 ) -> OnTheFlyDataset:
     """:class:`SeparatorOnTheFlyDataset` of ``split``'s sources (generator fields not given
     keep the separator defaults, :data:`SEPARATOR_GENERATOR`); ``crop_sec`` null = full clips;
@@ -245,7 +251,7 @@ def onthefly(
     gen = {**SEPARATOR_GENERATOR, **dict(generator or {})}
     return SeparatorOnTheFlyDataset(root, split=split, generator=gen, seed=seed,
                                     num_items=num_items, crop_sec=crop_sec, frame_hop=frame_hop,
-                                    want_dry=True, crop_policy=crop_policy)
+                                    want_dry=True, crop_policy=crop_policy, classes=classes)
 
 
 @DATASETS.register("metadata")
@@ -256,6 +262,7 @@ def metadata(
     valid_json: Optional[str] = None,
     frame_hop: int = DEFAULT_FRAME_HOP,
     max_items: int = 0,
+    classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
     """:class:`MetadataDataset`: the official validation mixtures at full length.
 
@@ -264,7 +271,7 @@ def metadata(
     """
     del split, seed  # deterministic metadata
     root = str(resolve_data_root(data_dir, "valid data"))
-    ds = MetadataDataset(root, valid_json, frame_hop=frame_hop, want_dry=True)
+    ds = MetadataDataset(root, valid_json, frame_hop=frame_hop, want_dry=True, classes=classes)
     if max_items and max_items < len(ds):
         return torch.utils.data.Subset(ds, range(int(max_items)))
     return ds
@@ -296,8 +303,8 @@ class SeparatorModel(torch.nn.Module):
 
     ``forward(mixture, dry, label_index, strong, weak, id, **batch)`` with the batch of
     :func:`s5tse.datasets.collate_scenes`: queries ``strong [B, K, F]`` (resampled by the
-    separator) and ``weak [B, K, 18]``; references ``dry [B, K, T]``; labels
-    ``label_index [B, K]`` (18 = silence). Returns ``(loss, stats, weight = B)``.
+    separator) and ``weak [B, K, C]``; references ``dry [B, K, T]``; labels
+    ``label_index [B, K]`` (``C`` = silence). Returns ``(loss, stats, weight = B)``.
     """
 
     def __init__(self, separator: torch.nn.Module, loss: ClassAwarePITLoss,
@@ -337,7 +344,7 @@ class SeparatorModel(torch.nn.Module):
         with torch.no_grad():
             aligned = reorder_slots(est.detach(), perm).float()
             ref = dry.detach().float()
-            active = (label_index != SILENCE_INDEX) & (label_index >= 0)
+            active = (label_index != self.loss.silence_index) & (label_index >= 0)
             est_snr = snr(aligned, ref, eps=self.loss.eps)
             mix_snr = snr(mixture[:, :1].detach().float(), ref, eps=self.loss.eps)
             stats["snr"] = _active_mean(est_snr, active)
@@ -377,13 +384,14 @@ class SeparatorTask(AbsTask):
     """Label-queried separator training (module docstring)."""
 
     name = "separator"
+    uses_classes = True
 
     def choices(self) -> List[Choice]:
         return [
-            Choice("model", MODELS, "lq_sr_corrnet"),
-            Choice("loss", LOSSES, "ca_pit"),
-            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED),
-            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED),
+            Choice("model", MODELS, "lq_sr_corrnet", ("num_classes",)),
+            Choice("loss", LOSSES, "ca_pit", ("silence_index",)),
+            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED + ("classes",)),
+            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED + ("classes",)),
         ] + super().choices()
 
     def task_defaults(self) -> Dict[str, Any]:
@@ -404,7 +412,7 @@ class SeparatorTask(AbsTask):
             if preset is not None and preset not in presets:
                 raise ConfigError(f"model_conf.preset: unknown {name} preset {preset!r} "
                                   f"(choices: {', '.join(sorted(presets))})")
-            valid = fields()
+            valid = [k for k in fields() if k != "num_classes"]  # the inventory sets it
             for key in conf:
                 if key not in valid:
                     raise ConfigError(f"model_conf: unknown key '{key}' for model '{name}' "
@@ -428,7 +436,10 @@ class SeparatorTask(AbsTask):
         return out
 
     def build_model(self, config: Mapping[str, Any]) -> torch.nn.Module:
-        return SeparatorModel(self.build_choice("model", config), self.build_choice("loss", config),
+        self.classes = inventory_of(config)
+        n = self.classes.num_classes
+        return SeparatorModel(self.build_choice("model", config, num_classes=n),
+                              self.build_choice("loss", config, silence_index=n),
                               aux_loss_weight=config.get("aux_loss_weight"))
 
     def forward_valid(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> Any:
@@ -446,10 +457,11 @@ class SeparatorTask(AbsTask):
         ref = batch["dry"][0].detach().float().cpu()
         labels = batch["label_index"][0].tolist()
         clips = [("mixture_ch0", mix)]
+        inventory = getattr(self, "classes", None)
         for k, c in enumerate(labels):
-            if c == SILENCE_INDEX or c < 0:
+            if c < 0 or (inventory is not None and c >= inventory.num_classes):
                 continue
-            name = TARGET_CLASSES[c] if c < NUM_CLASSES else str(c)
+            name = inventory.index_to_label(c) if inventory is not None else str(c)
             clips.append((f"slot{k}_{name}_estimate", est[k]))
             clips.append((f"slot{k}_{name}_reference", ref[k]))
         peak = max(float(x.abs().max()) for _, x in clips)

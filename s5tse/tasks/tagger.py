@@ -1,7 +1,8 @@
 """The ``tagger`` task: slot taggers (fusion M2D + fPaSST, or the M2DAT baseline) with PIT.
 
     python -m s5tse.bin.train --config conf/tuning/train_tagger_fusion_tiny.yaml \\
-        --train_data ${corpus_root} --valid_data ${corpus_root} --output_dir exp/tagger_tiny
+        --train_data ${corpus_root} --valid_data ${corpus_root} --classes data/lang/classes.txt \\
+        --output_dir exp/tagger_tiny
 
 Data (``--train_data`` / ``--valid_data``): the DATASET ROOT, i.e. the corpus root that
 ``run.sh`` knows as ``corpus_root`` (the folder holding ``data/dev_set``; its ``data`` or
@@ -13,6 +14,11 @@ the root) is followed, so a Kaldi data dir can point at its corpus. With
 instead (``wav.scp``, ``text``, ``spk{1,2,3}.scp``; e.g. ``dump/valid`` of stage 2, which
 avoids re-rendering at every validation); its audio is checked for 32 kHz and 4 channels,
 errors name the file.
+
+Classes (``classes``): the class inventory, ``data/lang/classes.txt`` of stage 1 (run.sh passes
+``--classes``); ``config.yaml`` records the list itself, so the experiment carries its classes
+into decoding. The heads get ``C + 1`` outputs (silence last), the datasets and the loss the
+same indices.
 
 Registries:
 
@@ -63,7 +69,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 
-from s5tse.labels import SILENCE_INDEX, index_to_label
+from s5tse.labels import ClassInventory
 from s5tse.metrics.labels import acc_mix, acc_src, label_counts
 from s5tse.tasks.abs_task import (
     TRAIN_DATASET_INJECTED,
@@ -71,7 +77,7 @@ from s5tse.tasks.abs_task import (
     AbsTask,
     Choice,
 )
-from s5tse.tasks.data import resolve_data_root
+from s5tse.tasks.data import inventory_of, resolve_data_root
 from s5tse.tasks.registry import Registry
 
 __all__ = [
@@ -106,12 +112,13 @@ def onthefly_dataset(
     num_items: int = 1000,
     generator: Optional[Mapping[str, Any]] = None,
     crop_sec: Optional[float] = None,
+    classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
     """:class:`~s5tse.datasets.OnTheFlyDataset` on the ``split`` sources of the dataset root.
 
     Args:
         data_dir: dataset root (engine: ``--train_data``).
-        split, seed, num_items: engine-supplied.
+        split, seed, num_items, classes: engine-supplied.
         generator: :class:`~s5tse.simulate.generator.GeneratorConfig` fields (null = the
             official settings, ``nevent_range: [0, 3]``).
         crop_sec: frame-aligned random crop in seconds (null = the full 10-s clip).
@@ -120,7 +127,7 @@ def onthefly_dataset(
 
     return OnTheFlyDataset(
         resolve_data_root(data_dir, f"{split} data"), split=split, generator=dict(generator or {}), seed=seed,
-        num_items=num_items, crop_sec=crop_sec, want_dry=False,
+        num_items=num_items, crop_sec=crop_sec, want_dry=False, classes=classes,
     )
 
 
@@ -131,17 +138,19 @@ def metadata_dataset(
     split: str = "valid",
     seed: int = 0,
     valid_json: Optional[str] = None,
+    classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
     """:class:`~s5tse.datasets.MetadataDataset`: the ``valid.json`` scenes, full length.
 
     Args:
         data_dir: dataset root (engine: ``--valid_data``).
-        split, seed: engine-supplied (unused: the scenes are fixed).
+        split, seed, classes: engine-supplied (split and seed unused: the scenes are fixed).
         valid_json: the list file (null = ``<root>/data/dev_set/metadata/valid.json``).
     """
     from s5tse.datasets import MetadataDataset
 
-    return MetadataDataset(resolve_data_root(data_dir, "valid data"), valid_json, want_dry=False)
+    return MetadataDataset(resolve_data_root(data_dir, "valid data"), valid_json, want_dry=False,
+                           classes=classes)
 
 
 @DATASETS.register("kaldi")
@@ -152,6 +161,7 @@ def kaldi_dataset(
     seed: int = 0,
     threshold_db: float = -60.0,
     check_audio: bool = True,
+    classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
     """:meth:`TestSetDataset.from_data_dir <s5tse.datasets.TestSetDataset.from_data_dir>`:
     pre-rendered 32 kHz 4-ch mixtures of a Kaldi data dir (``wav.scp``, ``text``,
@@ -161,20 +171,23 @@ def kaldi_dataset(
     if data_dir is None or str(data_dir) == "":
         raise ValueError("valid_dataset 'kaldi' needs --valid_data (a Kaldi data dir)")
     return TestSetDataset.from_data_dir(data_dir, threshold_db=threshold_db,
-                                        check_audio=check_audio)
+                                        check_audio=check_audio, classes=classes)
 
 
 # ---------------------------------------------------------------------------- metrics
-def label_accuracy(est_index: torch.Tensor, ref_index: torch.Tensor) -> Tuple[float, float]:
+def label_accuracy(est_index: torch.Tensor, ref_index: torch.Tensor,
+                   silence_index: int) -> Tuple[float, float]:
     """``(acc_mix, acc_src)`` in percent of a batch: ``est_index``, ``ref_index`` ``[B, S]``
-    class indices (18 = silence), compared per mixture as multisets (silence ignored).
-    ``acc_src`` is pooled over the batch (100 when there is nothing to find or predict)."""
+    class indices (``silence_index`` = silence), compared per mixture as multisets (silence
+    ignored). ``acc_src`` is pooled over the batch (100 when there is nothing to find or
+    predict)."""
     est = est_index.detach().cpu().tolist()
     ref = ref_index.detach().cpu().tolist()
-    counts = [
-        label_counts([index_to_label(i) for i in e], [index_to_label(i) for i in r])
-        for e, r in zip(est, ref)
-    ]
+
+    def names(row):  # the metric compares names; the index is one
+        return [str(i) if i != silence_index else "silence" for i in row]
+
+    counts = [label_counts(names(e), names(r)) for e, r in zip(est, ref)]
     return acc_mix(counts), acc_src(counts)
 
 
@@ -251,7 +264,7 @@ class _TaggerModel(nn.Module):
 
     def _accuracy_stats(self, weak: torch.Tensor, label_index: torch.Tensor
                         ) -> Dict[str, torch.Tensor]:
-        mix, src = label_accuracy(weak.detach().argmax(-1), label_index)
+        mix, src = label_accuracy(weak.detach().argmax(-1), label_index, weak.shape[-1] - 1)
         return {"acc_mix": torch.tensor(mix), "acc_src": torch.tensor(src)}
 
     def forward(self, **batch: Any) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
@@ -293,13 +306,15 @@ class FusionTaggerModel(_TaggerModel):
         strong_weight: float = 1.0,
         weak_weight: float = 1.0,
         label_smoothing: float = 0.0,
+        *,
+        num_classes: int,
     ) -> None:
         super().__init__()
         from s5tse.losses.pit_tagger import TaggerPITLoss
         from s5tse.models.tagger.fusion import FusionTagger
 
         overrides: Dict[str, Any] = dict(head_dropout=head_dropout, proj_dropout=proj_dropout,
-                                         pooling=pooling)
+                                         pooling=pooling, num_classes=int(num_classes) + 1)
         if d_fused is not None:
             overrides["d_fused"] = d_fused
         if head_hidden is not None:
@@ -371,11 +386,14 @@ class M2DATTaggerModel(_TaggerModel):
         dropout: float = 0.0,
         ref_channel: int = 0,
         label_smoothing: float = 0.0,
+        *,
+        num_classes: int,
     ) -> None:
         super().__init__()
         from s5tse.models.tagger.m2dat import M2DATTagger
 
-        overrides: Dict[str, Any] = dict(dropout=dropout, ref_channel=ref_channel)
+        overrides: Dict[str, Any] = dict(dropout=dropout, ref_channel=ref_channel,
+                                         num_classes=int(num_classes) + 1)
         if hidden is not None:
             overrides["hidden"] = hidden
         if slot_hidden is not None:
@@ -401,7 +419,7 @@ class M2DATTaggerModel(_TaggerModel):
     def forward_with_output(
         self, mixture: torch.Tensor, label_index: torch.Tensor, id: Any = None, **kwargs: Any,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Dict[str, torch.Tensor]]:
-        """As ``forward``, plus the outputs ``{"weak": [B, S, 19], "perm": [B, S]}``."""
+        """As ``forward``, plus the outputs ``{"weak": [B, S, C+1], "perm": [B, S]}``."""
         from s5tse.losses.pit_tagger import baseline_pit_ce
 
         out = self._run(mixture, id)
@@ -433,16 +451,19 @@ class TaggerTask(AbsTask):
 
     name = "tagger"
     requires_data = True
+    uses_classes = True
 
     def choices(self) -> List[Choice]:
         return [
-            Choice("model", MODELS, "fusion"),
-            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED),
-            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED),
+            Choice("model", MODELS, "fusion", ("num_classes",)),
+            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED + ("classes",)),
+            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED + ("classes",)),
         ] + super().choices()
 
     def build_model(self, config: Mapping[str, Any]) -> torch.nn.Module:
-        return self.build_choice("model", config)
+        self.classes = inventory_of(config)
+        return self.build_choice("model", config, num_classes=self.classes.num_classes)
+
 
     def forward_valid(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> Any:
         """Loss and stats, plus for :meth:`log_examples` the first item's probabilities."""
@@ -462,7 +483,9 @@ class TaggerTask(AbsTask):
         ref = batch["label_index"][0].cpu()
         weak = output["weak"]                                           # [S, C]
         est = weak.argmax(-1)
-        rows = [f"| {index_to_label(int(r))} | {index_to_label(int(e))} | {float(weak[j, e]):.2f} |"
+        name = getattr(self, "classes", None)
+        label = (lambda i: name.index_to_label(i)) if name is not None else str
+        rows = [f"| {label(int(r))} | {label(int(e))} | {float(weak[j, e]):.2f} |"
                 for j, (r, e) in enumerate(zip(ref.tolist(), est.tolist()))]
         item = batch["id"][0] if batch.get("id") else "?"
         header = "| reference | estimate | p |\n|---|---|---|\n"
@@ -472,7 +495,7 @@ class TaggerTask(AbsTask):
             pred = output["strong"]                                     # [S, T, C]
             from s5tse.losses.pit_tagger import strong_class_targets
 
-            cls = strong_class_targets(ref[None], batch["strong"][:1].cpu(), SILENCE_INDEX)[0]
+            cls = strong_class_targets(ref[None], batch["strong"][:1].cpu(), C - 1)[0]
             target = torch.nn.functional.one_hot(cls[:, : pred.shape[1]], C).float()
         else:
             pred = weak[:, None, :]

@@ -121,7 +121,7 @@ def finite_rows(results_md):
 def official_submission_checks(folder, soundscape_dir):
     """The official checks of a submission folder (reference §5.4: ``verify_output_filename``,
     ``verify_json``, ``verify_dev_set_test_json``), the dev test set being ``soundscape_dir``."""
-    from s5tse.labels import TARGET_CLASSES
+    from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 
     soundscapes = sorted(p.stem for p in Path(soundscape_dir).glob("*.wav"))
     wavs = sorted(p.name for p in (folder / "eval_out").glob("*.wav"))

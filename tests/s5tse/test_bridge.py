@@ -4,7 +4,11 @@ import torch
 
 from s5tse.bridge import Bridge, BridgeOutput, oracle_queries, query_grid, resample_frames
 from s5tse.datasets.targets import frame_activity, num_frames_for
-from s5tse.labels import SILENCE, SILENCE_INDEX, TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
+from s5tse.labels import SILENCE
+
+SILENCE_INDEX = DCASE2026.silence_index
 
 IDX = {name: i for i, name in enumerate(TARGET_CLASSES)}
 
@@ -36,7 +40,7 @@ N = 32000  # 1 s -> 25 query frames
 
 def test_masks_labels_and_report_subset_of_query():
     w = weak(slot("Speech", 0.85, 0.05), slot("Dishes", 0.4, 0.45), slot("Pour", 0.1, 0.85))
-    out = Bridge(report_threshold=0.6, query_threshold=0.5)(w, None, None, N)
+    out = Bridge(report_threshold=0.6, query_threshold=0.5, classes=DCASE2026)(w, None, None, N)
     # confidences 0.95, 0.55, 0.15: slot 0 reported, slot 1 queried only, slot 2 silent
     assert out.labels == ["Speech", "Dishes", SILENCE]
     assert out.query.tolist() == [True, True, False]
@@ -57,14 +61,14 @@ def test_masks_labels_and_report_subset_of_query():
 def test_label_is_argmax_over_classes_even_when_silence_is_largest():
     # conf 0.45 >= tau_q 0.4 although silence (0.55) is the largest single output
     w = weak(slot("Cough", 0.3, 0.55))
-    out = Bridge(0.5, 0.4)(w, None, None, N)
+    out = Bridge(0.5, 0.4, classes=DCASE2026)(w, None, None, N)
     assert out.labels == ["Cough"] and out.query.tolist() == [True]
     assert out.report.tolist() == [False]
 
 
 def test_duplicate_labels_are_kept():
     w = weak(slot("Speech", 0.9, 0.05), slot("Speech", 0.7, 0.2), slot("Speech", 0.1, 0.85))
-    out = Bridge(0.5, 0.5)(w, None, None, N)
+    out = Bridge(0.5, 0.5, classes=DCASE2026)(w, None, None, N)
     assert out.reported_labels == ["Speech", "Speech"]
     assert out.weak[:2, IDX["Speech"]].tolist() == [1.0, 1.0]
 
@@ -72,29 +76,29 @@ def test_duplicate_labels_are_kept():
 def test_zero_target_mixture_queries_nothing():
     w = weak(slot(None, 0.0, 0.97), slot(None, 0.0, 0.99), slot(None, 0.0, 0.9))
     strong = torch.rand(3, 25, 19)
-    out = Bridge(0.5, 0.3)(w, strong, frames(0.04, 25), N)
+    out = Bridge(0.5, 0.3, classes=DCASE2026)(w, strong, frames(0.04, 25), N)
     assert out.labels == [SILENCE] * 3
     assert not out.query.any() and not out.report.any() and not out.any_query
     assert torch.equal(out.strong, torch.zeros(3, 25))
     assert torch.equal(out.weak, torch.zeros(3, 18))
     assert out.reported_labels == []
-    empty = BridgeOutput.empty(3, 25)
+    empty = BridgeOutput.empty(3, 25, 18)
     assert empty.labels == [SILENCE] * 3 and not empty.query.any()
 
 
 def test_query_threshold_above_report_threshold_is_an_error():
     with pytest.raises(ValueError, match="query_threshold .* must not exceed report_threshold"):
-        Bridge(report_threshold=0.4, query_threshold=0.5)
+        Bridge(report_threshold=0.4, query_threshold=0.5, classes=DCASE2026)
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="report_threshold must be a number in"):
-            Bridge(report_threshold=bad, query_threshold=0.0)
+            Bridge(report_threshold=bad, query_threshold=0.0, classes=DCASE2026)
     with pytest.raises(ValueError, match="frame_threshold"):
-        Bridge(0.5, 0.5, frame_threshold=2.0)
+        Bridge(0.5, 0.5, frame_threshold=2.0, classes=DCASE2026)
 
 
 def test_queried_slots_first_by_confidence():
     w = weak(slot("Pour", 0.3, 0.6), slot(None, 0.0, 0.95), slot("Buzzer", 0.8, 0.1))
-    out = Bridge(0.3, 0.3)(w, None, None, N)
+    out = Bridge(0.3, 0.3, classes=DCASE2026)(w, None, None, N)
     assert out.labels == ["Buzzer", "Pour", SILENCE]
     assert out.slot_order == [2, 0, 1]
 
@@ -104,7 +108,7 @@ def test_strong_query_identical_grid_is_copied():
     T = 25
     strong = torch.rand(3, T, 19)
     w = weak(slot("Speech", 0.9, 0.05), slot("Dishes", 0.9, 0.05), slot("Pour", 0.9, 0.05))
-    out = Bridge(0.5, 0.5)(w, strong, frames(0.04, T), N)
+    out = Bridge(0.5, 0.5, classes=DCASE2026)(w, strong, frames(0.04, T), N)
     for k, lab in enumerate(["Speech", "Dishes", "Pour"]):
         assert torch.allclose(out.strong[k], strong[k, :, IDX[lab]])
 
@@ -114,7 +118,7 @@ def test_strong_query_coarse_grid_hand_computed():
     vals = torch.tensor([0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.4])          # 7 columns = 1.12 s
     strong = torch.zeros(1, 7, 19)
     strong[0, :, IDX["Cough"]] = vals
-    out = Bridge(0.5, 0.5)(weak(slot("Cough", 0.9, 0.05)), strong, frames(0.16, 7), N)
+    out = Bridge(0.5, 0.5, classes=DCASE2026)(weak(slot("Cough", 0.9, 0.05)), strong, frames(0.16, 7), N)
     expected = vals.repeat_interleave(4)[:25]
     assert torch.allclose(out.strong[0], expected)
 
@@ -126,7 +130,7 @@ def test_strong_query_misaligned_grid_hand_computed():
     p = torch.tensor([0.2, 0.6, 1.0])
     strong = torch.zeros(1, 3, 19)
     strong[0, :, IDX["Typing"]] = p
-    out = Bridge(0.5, 0.5)(weak(slot("Typing", 0.9, 0.05)), strong, frames(0.06, 3), 3000)
+    out = Bridge(0.5, 0.5, classes=DCASE2026)(weak(slot("Typing", 0.9, 0.05)), strong, frames(0.06, 3), 3000)
     assert out.strong.shape == (1, 3)
     assert torch.allclose(out.strong[0], torch.tensor([0.2, 0.4, 0.6]))
 
@@ -140,14 +144,14 @@ def test_strong_query_beyond_tagger_frames_takes_nearest():
 def test_frame_threshold_binarises():
     strong = torch.zeros(1, 25, 19)
     strong[0, :, IDX["Speech"]] = torch.linspace(0, 1, 25)
-    out = Bridge(0.5, 0.5, frame_threshold=0.5)(weak(slot("Speech", 0.9, 0.05)), strong,
+    out = Bridge(0.5, 0.5, frame_threshold=0.5, classes=DCASE2026)(weak(slot("Speech", 0.9, 0.05)), strong,
                                                 frames(0.04, 25), N)
     assert torch.equal(out.strong[0], (torch.linspace(0, 1, 25) >= 0.5).float())
 
 
 def test_tagger_without_strong_output_gets_all_ones():
     w = weak(slot("Speech", 0.9, 0.05), slot(None, 0.0, 0.9), slot("Pour", 0.5, 0.3))
-    out = Bridge(0.6, 0.6)(w, None, None, 40000)                        # 32 query frames
+    out = Bridge(0.6, 0.6, classes=DCASE2026)(w, None, None, 40000)                        # 32 query frames
     assert out.strong.shape == (3, 32)
     assert torch.equal(out.strong, torch.tensor([[1.0] * 32, [1.0] * 32, [0.0] * 32]))
 
@@ -159,7 +163,7 @@ def test_m2dat_tagger_output_through_from_tagger_output():
     tagger = M2DATTagger.from_preset("tiny").eval()
     x = torch.randn(1, 4, 8000) * 0.1
     pred = tagger.predict(x)
-    out = Bridge(0.0, 0.0).from_tagger_output(pred, 0, 8000, has_strong=False)
+    out = Bridge(0.0, 0.0, classes=DCASE2026).from_tagger_output(pred, 0, 8000, has_strong=False)
     assert out.query.all()                                               # tau_q = 0: every slot
     assert torch.equal(out.strong, torch.ones(3, num_frames_for(8000, 1280)))
     expect = (1 - pred.weak_prob[0, :, SILENCE_INDEX]).sort(descending=True).values
@@ -181,7 +185,7 @@ def test_query_grid_matches_the_dataset_frames():
 
 def test_oracle_queries():
     act = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-    out = oracle_queries(["Speech", SILENCE, "Speech"], act)
+    out = oracle_queries(["Speech", SILENCE, "Speech"], act, DCASE2026)
     assert out.labels == ["Speech", "Speech", SILENCE]
     assert out.reported_labels == ["Speech", "Speech"]
     assert out.report.tolist() == out.query.tolist() == [True, True, False]
@@ -189,11 +193,11 @@ def test_oracle_queries():
     assert torch.equal(out.strong, torch.stack([act[0], act[2], torch.zeros(3)]))
     assert out.weak[:, IDX["Speech"]].tolist() == [1.0, 1.0, 0.0] and out.weak.sum() == 2
     with pytest.raises(ValueError, match="unknown sound class"):
-        oracle_queries(["speech"], torch.zeros(1, 3))
+        oracle_queries(["speech"], torch.zeros(1, 3), DCASE2026)
 
 
 def test_bad_shapes_are_errors():
-    b = Bridge(0.5, 0.5)
+    b = Bridge(0.5, 0.5, classes=DCASE2026)
     with pytest.raises(ValueError, match="weak_prob must be"):
         b(torch.zeros(3, 18), None, None, N)
     with pytest.raises(ValueError, match="slots, expected 1..3"):

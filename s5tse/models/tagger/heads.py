@@ -1,7 +1,7 @@
 """Slot heads of the taggers and the tagger output container.
 
-Both taggers predict ``S = 3`` output slots, each a 19-way distribution over the 18 target
-classes plus ``silence`` (index 18, :data:`s5tse.labels.SILENCE_INDEX`). Slots are told
+Both taggers predict ``S = 3`` output slots, each a ``C + 1``-way distribution over the ``C``
+classes of the inventory plus ``silence`` (the last index, ``C``; :mod:`s5tse.labels`). Slots are told
 apart only by having their own parameters (the DCASE 2026 baseline's symmetry breaking);
 training matches slots to targets with PIT (:mod:`s5tse.losses.pit_tagger`).
 
@@ -47,13 +47,14 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
-from s5tse.labels import NUM_SLOTS, SILENCE_INDEX
+from s5tse.labels import NUM_SLOTS
 
 __all__ = ["PerSourceHead", "BaselineSlotHead", "TaggerOutput", "NUM_SLOT_CLASSES",
            "freeze_encoder"]
 
-#: 18 target classes + silence.
-NUM_SLOT_CLASSES: int = SILENCE_INDEX + 1
+#: Default slot classes of the heads (``C + 1``, silence last): the layout of the published
+#: DCASE 2026 checkpoints (18 classes + silence). Tasks always pass the inventory's count.
+NUM_SLOT_CLASSES: int = 19
 
 
 def _check_positive(**kwargs: float) -> None:
@@ -246,7 +247,7 @@ class TaggerOutput:
     def confidence(self) -> torch.Tensor:
         """``[B, S]`` ``1 - p(silence)``: the score compared with the query / report
         thresholds (reference §5.5)."""
-        return 1.0 - self.weak_prob[..., SILENCE_INDEX]
+        return 1.0 - self.weak_prob[..., -1]  # silence is the last slot class
 
 
 def freeze_encoder(encoder: nn.Module, trainable_blocks: int = 0) -> None:

@@ -18,7 +18,10 @@ import torch
 from s5tse.bin.decode import main
 from s5tse.corpus.prepare import write_soundscape_tables
 from s5tse.corpus.testset import scan_test_set
-from s5tse.labels import SILENCE, TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
+from s5tse.labels import SILENCE
+from tests.conftest import DCASE_CLASSES_FILE
 from tests.s5tse.bin.helpers import run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -52,7 +55,8 @@ def make_experiment(role, yaml_path, out_dir, checkpoint, overrides=(), edit=Non
     from s5tse.utils.config import load_config, save_config
 
     task = get_task(role)
-    config = task.resolve_config(load_config(task.defaults(), [yaml_path], list(overrides)))
+    config = task.resolve_config(load_config(task.defaults(), [yaml_path],
+                                             ["--classes", str(DCASE_CLASSES_FILE), *overrides]))
     torch.manual_seed(seed)
     model = task.build_model(config)
     if edit is not None:
@@ -102,6 +106,7 @@ def data_dir(test_set, tmp_path_factory):
     """Kaldi tables (wav.scp, text, spk{n}.scp) of the mini test set."""
     out = tmp_path_factory.mktemp("data") / "test"
     write_soundscape_tables(scan_test_set(*test_set), out)
+    DCASE2026.write(out.parent / "lang" / "classes.txt")  # as stage 1 writes data/lang
     return out
 
 
@@ -111,6 +116,7 @@ def one_item_dir(test_set, tmp_path_factory):
     items = [t for t in scan_test_set(*test_set) if t.refs][:1]
     out = tmp_path_factory.mktemp("data1") / "one"
     write_soundscape_tables(items, out)
+    DCASE2026.write(out.parent / "lang" / "classes.txt")
     return out
 
 
@@ -255,6 +261,38 @@ def test_refuses_to_overwrite(exps, one_item_dir, capsys, tmp_path):
     assert info["streaming"] == "low_latency"
     assert info["streaming_frames"] == {"past": 250, "present": 64, "future": 32, "hop": 128}
     assert info["latency_ms"] == pytest.approx((96 * 128 + 128) / 32.0)
+
+
+def test_classes_of_data_and_experiments_must_agree(exps, one_item_dir, capsys, tmp_path):
+    """An experiment is decoded only on data of its own class inventory (both lists named);
+    the decoding dir records the classes, and the scorer checks them against the data."""
+    import shutil
+
+    from s5tse.labels import ClassInventory
+
+    data = tmp_path / "data" / "one"
+    shutil.copytree(one_item_dir, data)
+    ClassInventory(["Dog", "Cat"]).write(tmp_path / "data" / "lang" / "classes.txt")
+    status, _, err = run(base_args(exps, tmp_path / "decode_x_one", data), capsys)
+    line = error_line(err)
+    assert status == 1 and "['Dog', 'Cat']" in line and "'AlarmClock'" in line
+    assert str(exps["separator"]) in line and not (tmp_path / "decode_x_one").exists()
+    # separator and tagger of different inventories
+    config = exps["root"] / "tagger_pets"
+    shutil.copytree(exps["tagger"], config)
+    text = (config / "config.yaml").read_text().replace("- VacuumCleaner\n", "")
+    (config / "config.yaml").write_text(text)
+    status, _, err = run(base_args(dict(exps, tagger=config), tmp_path / "d2", one_item_dir), capsys)
+    assert status == 1 and "VacuumCleaner" in error_line(err)
+    # the recorded classes reach decode_info.json; scoring on other data is refused
+    out = tmp_path / "decode_ok"
+    assert run(base_args(exps, out, one_item_dir), capsys)[0] == 0
+    assert json.loads((out / "decode_info.json").read_text())["classes"] == list(TARGET_CLASSES)
+    from s5tse.bin.score import main as score_main
+
+    status, _, err = run_cli(score_main, ["--data_dir", data, "--estimate_dir", out,
+                                          "--out_dir", out / "scoring"], capsys)
+    assert status == 1 and "['Dog', 'Cat']" in err and str(out / "decode_info.json") in err
 
 
 def test_merge_names_a_missing_part(exps, one_item_dir, capsys, tmp_path):

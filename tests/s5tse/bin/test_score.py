@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from s5tse.bin.score import main
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.corpus.prepare import write_soundscape_tables
 from s5tse.corpus.testset import scan_test_set
 from tests.s5tse.bin.helpers import run_cli
@@ -97,6 +98,9 @@ def test_nj_2_and_tables_equal_folders(test_set, oracle_estimates, tmp_path, cap
                        tmp_path / "b", "--nj", "2"] + common, capsys)
     data_dir = tmp_path / "data" / "test"
     write_soundscape_tables(scan_test_set(sdir, odir), data_dir)
+    s3, _, err3 = run(["--data_dir", data_dir, "--out_dir", tmp_path / "c"] + common, capsys)
+    assert s3 == 1 and "no lang/classes.txt" in err3  # the tables name no class inventory
+    DCASE2026.write(tmp_path / "data" / "lang" / "classes.txt")
     s3, _, err3 = run(["--data_dir", data_dir, "--out_dir", tmp_path / "c"] + common, capsys)
     assert (s1, s2, s3) == (0, 0, 0), (err1, err2, err3)
     a = (tmp_path / "a" / "scores.json").read_text()

@@ -12,6 +12,7 @@ import yaml
 from s5tse.bin.train import main
 from s5tse.tasks.toy import ToyModel
 from s5tse.train.checkpoint import CHECKPOINT, CHECKPOINT_PREV, load_checkpoint
+from tests.conftest import DCASE_CLASSES_FILE
 
 REPO = Path(__file__).resolve().parents[3]
 TOY_CONF_DIR = REPO / "tests" / "s5tse" / "tasks" / "conf"
@@ -165,7 +166,8 @@ def test_dry_run_every_config(config, capsys):
     # published weights (stage 0 --download_pretrained) are not here: dry-run with random init
     no_weights = [arg for key, value in (data.get("model_conf") or {}).items()
                   if key.endswith("_weights") and value for arg in (f"--model_conf.{key}", "null")]
-    main(["--config", str(config), "--dry_run", *no_weights])
+    classes = ["--classes", str(DCASE_CLASSES_FILE)] if data["task"] != "toy" else []
+    main(["--config", str(config), "--dry_run", *classes, *no_weights])
     out = capsys.readouterr().out
     assert f"task: {data['task']}" in out and "parameters: total " in out and "dry run" in out
 

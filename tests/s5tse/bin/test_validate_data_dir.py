@@ -99,3 +99,28 @@ def test_subprocess(data_dir, repo_root, subprocess_env):
     assert bad.returncode == 1
     assert bad.stderr.startswith(f"validate_data_dir: error: {data_dir / 'text'}: ")
     assert "Traceback" not in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_class_inventory_of_the_recipe(data_dir, tmp_path, capsys):
+    """The text labels are checked against <data>/../lang/classes.txt (or --classes); a bad
+    inventory is a one-line error naming the file and line."""
+    lang = data_dir.parent / "lang" / "classes.txt"
+    lang.parent.mkdir()
+    lang.write_text("Dishes\nCough\n")
+    with pytest.raises(SystemExit):
+        main([str(data_dir), "--no_audio"])
+    err = capsys.readouterr().err
+    assert "unknown label 'Speech'" in err and str(data_dir / "text") in err
+    lang.write_text("Speech\n\nDishes\n")
+    with pytest.raises(SystemExit):
+        main([str(data_dir), "--no_audio"])
+    assert capsys.readouterr().err.strip() == \
+        f"validate_data_dir: error: {lang}:2: blank line (one class a line)"
+    lang.write_text("Speech\nDishes\nSpeech\n")
+    with pytest.raises(SystemExit):
+        main([str(data_dir), "--no_audio"])
+    assert "class 'Speech' already on line 1" in capsys.readouterr().err
+    other = tmp_path / "classes.txt"
+    other.write_text("Speech\n")
+    main([str(data_dir), "--no_audio", "--classes", str(other)])
+    assert "OK" in capsys.readouterr().out

@@ -11,7 +11,7 @@ from s5tse.corpus.layout import (
     find_dataset_root,
     write_dummy_dataset,
 )
-from s5tse.labels import TARGET_CLASSES as LABELS
+from s5tse.corpus.dcase import DCASE2026_CLASSES as LABELS
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import soundfile as sf
 from s5tse.bin import prepare_data as cli
 from s5tse.corpus.prepare import DataPrepError, file_key, prepare_data
 from s5tse.fileio.table import read_table, read_table_lines
-from s5tse.labels import TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 from s5tse.simulate.scene import Scene, load_metadata_list
 
 DEV = "data/dev_set"
@@ -54,6 +54,8 @@ def test_tables_match_the_corpus(mini_corpus, tmp_path):
     assert spk1["test_0001"].endswith(f"test_0001_0_{ttext['test_0001'][0]}.wav")
     assert read_table(out / "rirs_train" / "rirs.scp")
     assert read_table(out / "noise_valid" / "wav.scp")
+    # the class inventory: the DCASE list in output order
+    assert (out / "lang" / "classes.txt").read_text().split() == list(TARGET_CLASSES)
 
 
 def _break_and_expect(corpus, tmp_path, message):
@@ -97,12 +99,23 @@ def test_noise_channels_differ_from_rir_receivers(corpus, tmp_path):
     _break_and_expect(corpus, tmp_path, f"{victim}: 2 channels, expected 4")
 
 
-def test_metadata_naming_a_missing_file(corpus, tmp_path):
+def _edit_first_event(corpus, key, value):
+    """Set ``fg_events[0][key]`` of the first validation scene; returns its path."""
     path = sorted((corpus / DEV / "metadata/valid").glob("*.json"))[0]
     scene = json.loads(path.read_text())
-    scene["fg_events"][0]["source_file"] = "Speech/nobody/none.wav"
+    scene["fg_events"][0][key] = value
     path.write_text(json.dumps(scene))
+    return path
+
+
+def test_metadata_naming_a_missing_file(corpus, tmp_path):
+    path = _edit_first_event(corpus, "source_file", "Speech/nobody/none.wav")
     _break_and_expect(corpus, tmp_path, f"{path}: names a missing file")
+
+
+def test_unknown_label_in_valid_metadata(corpus, tmp_path):
+    path = _edit_first_event(corpus, "label", "Dog")
+    _break_and_expect(corpus, tmp_path, f"unknown sound class 'Dog' in {path}")
 
 
 def test_unknown_label_in_test_oracle(corpus, tmp_path):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.datasets import collate_scenes, make_item
 
 
@@ -11,7 +12,8 @@ def item(name, length, labels, hop=10):
     mix = rng.standard_normal((4, length)).astype(np.float32)
     dry = rng.standard_normal((len(labels), length)).astype(np.float32)
     frames = -(-length // hop)
-    return make_item(name, mix, labels, np.ones((len(labels), frames)), dry=dry)
+    return make_item(name, mix, labels, np.ones((len(labels), frames)), dry=dry,
+                     classes=DCASE2026)
 
 
 def test_equal_lengths_are_stacked():

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.datasets import MetadataDataset
 from s5tse.simulate.renderer import render_scene
 from s5tse.simulate.scene import Scene, SceneError, load_metadata_list
@@ -13,7 +14,7 @@ from .helpers import assert_items_equal, expected_activity
 
 def test_items_equal_the_renderer_output(mini_corpus):
     valid_json = mini_corpus / "data/dev_set/metadata/valid.json"
-    ds = MetadataDataset(mini_corpus, valid_json)
+    ds = MetadataDataset(mini_corpus, valid_json, classes=DCASE2026)
     paths = load_metadata_list(valid_json)
     assert len(ds) == len(paths) == 3
     for i, path in enumerate(paths):
@@ -30,8 +31,9 @@ def test_items_equal_the_renderer_output(mini_corpus):
 
 
 def test_default_list_and_determinism(mini_corpus):
-    a = MetadataDataset(mini_corpus)
+    a = MetadataDataset(mini_corpus, classes=DCASE2026)
     b = MetadataDataset(mini_corpus / "data", mini_corpus / "data/dev_set/metadata/valid.json",
+                        classes=DCASE2026,
                         frame_hop=640)
     assert a.ids == b.ids
     ia, ib = a[1], b[1]
@@ -48,4 +50,4 @@ def test_duplicate_ids(mini_corpus, tmp_path):
     lst = tmp_path / "valid.json"
     lst.write_text(json.dumps(entries + entries[:1]))
     with pytest.raises(SceneError, match="same name"):
-        MetadataDataset(mini_corpus, lst)
+        MetadataDataset(mini_corpus, lst, classes=DCASE2026)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.datasets import OnTheFlyDataset, collate_scenes, crop_targets
 from s5tse.labels import SILENCE
 from s5tse.simulate.generator import GeneratorConfig
@@ -21,6 +22,7 @@ def make(root, **kw):
     kw.setdefault("num_items", 6)
     kw.setdefault("crop_sec", 2.0)
     kw.setdefault("seed", 3)
+    kw.setdefault("classes", DCASE2026)
     return OnTheFlyDataset(root, **kw)
 
 
@@ -230,7 +232,7 @@ def test_bad_arguments(mini_corpus, tmp_path):
     with pytest.raises(ValueError, match="frame_hop"):
         make(mini_corpus, frame_hop=0)
     with pytest.raises(ValueError, match="not a dataset root"):
-        OnTheFlyDataset(tmp_path)
+        OnTheFlyDataset(tmp_path, classes=DCASE2026)
 
 
 def test_slot_order_shuffle_label(mini_corpus):

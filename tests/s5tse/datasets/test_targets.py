@@ -11,16 +11,17 @@ from s5tse.datasets.targets import (
     num_frames_for,
     weak_targets,
 )
-from s5tse.labels import TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 
 from .helpers import expected_activity
 
 
 def test_label_indices_and_weak_with_duplicates():
     labels = ["Speech", "Dishes", "Speech"]
-    idx = label_indices(labels)
+    idx = label_indices(labels, DCASE2026)
     assert idx.dtype == torch.int64 and idx.tolist() == [15, 7, 15]
-    weak = weak_targets(labels)
+    weak = weak_targets(labels, DCASE2026)
     assert weak.dtype == torch.float32 and weak.shape == (3, 18)
     assert weak.sum(dim=1).tolist() == [1.0, 1.0, 1.0]
     assert torch.equal(weak[0], weak[2])
@@ -29,14 +30,14 @@ def test_label_indices_and_weak_with_duplicates():
 
 def test_silence_slots():
     labels = ["AlarmClock", "silence", "silence"]
-    assert label_indices(labels).tolist() == [0, 18, 18]
-    weak = weak_targets(labels)
+    assert label_indices(labels, DCASE2026).tolist() == [0, 18, 18]
+    weak = weak_targets(labels, DCASE2026)
     assert weak[0, 0] == 1.0 and weak[1:].abs().sum() == 0
 
 
 def test_unknown_label():
     with pytest.raises(ValueError, match="Guitar"):
-        label_indices(["Guitar"])
+        label_indices(["Guitar"], DCASE2026)
 
 
 def test_frame_activity_by_hand():
@@ -82,10 +83,10 @@ def test_make_item_pads_and_silences():
     mix = np.ones((4, 20), dtype=np.float32)
     dry = np.ones((2, 20), dtype=np.float32)
     strong = np.ones((2, 3), dtype=np.float32)
-    item = make_item("x", mix, ["Speech", "silence"], strong, dry=dry)
+    item = make_item("x", mix, ["Speech", "silence"], strong, dry=dry, classes=DCASE2026)
     assert item["labels"] == ["Speech", "silence", "silence"]
     assert item["dry"].shape == (3, 20) and item["dry"][1:].abs().sum() == 0
     assert item["strong"].tolist() == [[1, 1, 1], [0, 0, 0], [0, 0, 0]]
     assert item["label_index"].tolist() == [15, 18, 18]
     assert dry.sum() == 40 and strong.sum() == 6  # inputs untouched
-    assert "dry" not in make_item("x", mix, [], np.zeros((0, 3)))
+    assert "dry" not in make_item("x", mix, [], np.zeros((0, 3)), classes=DCASE2026)

@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.datasets import TestSetDataset, activity_from_reference
 from s5tse.fileio.table import TableError
 from s5tse.labels import SILENCE
@@ -144,7 +145,7 @@ def test_from_data_dir(test_dirs, tmp_path):
     ds = TestSetDataset(sdir, odir)
     d = tmp_path / "test"
     _write_data_dir(d, sdir, odir, ds)
-    dd = TestSetDataset.from_data_dir(d)
+    dd = TestSetDataset.from_data_dir(d, classes=DCASE2026)
     assert dd.ids == ds.ids
     for i in range(len(ds)):
         assert_items_equal(dd[i], ds[i])
@@ -159,7 +160,7 @@ def test_from_data_dir(test_dirs, tmp_path):
     (d / "spk1.scp").write_text("".join(x + "\n" for x in lines if x not in moved))
     spk2 = sorted((d / "spk2.scp").read_text().splitlines() + moved)
     (d / "spk2.scp").write_text("".join(x + "\n" for x in spk2))
-    item = TestSetDataset.from_data_dir(d)[3]
+    item = TestSetDataset.from_data_dir(d, classes=DCASE2026)[3]
     ref = ds[3]
     assert item["labels"] == [SILENCE, ref["labels"][0], SILENCE]
     assert torch.equal(item["dry"][1], ref["dry"][0]) and item["dry"][0].abs().sum() == 0
@@ -175,13 +176,13 @@ def test_from_data_dir_errors(test_dirs, tmp_path):
     assert text.startswith("test_0000 silence silence silence\n")
     (d / "text").write_text(text.replace("test_0000 silence", "test_0000 Guitar", 1))
     with pytest.raises(TableError, match=r"text: key .*Guitar"):
-        TestSetDataset.from_data_dir(d)
+        TestSetDataset.from_data_dir(d, classes=DCASE2026)
     (d / "text").write_text(text)
 
     spk2 = (d / "spk2.scp").read_text()
     (d / "spk2.scp").write_text(f"test_0000 {_first_ref(odir)}\n" + spk2)
     with pytest.raises(TableError, match=r"spk2\.scp: key 'test_0000' has slot 2 = silence"):
-        TestSetDataset.from_data_dir(d)
+        TestSetDataset.from_data_dir(d, classes=DCASE2026)
     (d / "spk2.scp").unlink()
     with pytest.raises(TableError, match=r"spk2\.scp: no reference for .*file missing"):
-        TestSetDataset.from_data_dir(d)
+        TestSetDataset.from_data_dir(d, classes=DCASE2026)

@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import s5tse.losses.pit_tagger as pit_module
-from s5tse.labels import SILENCE_INDEX
+from s5tse.corpus.dcase import DCASE2026
+
+SILENCE_INDEX = DCASE2026.silence_index
 from s5tse.losses import (TaggerPITLoss, baseline_pit_ce, reorder_slots, slot_permutations,
                           strong_class_targets)
 
@@ -143,7 +145,7 @@ def test_duplicates_resolved_by_strong_timing():
     weak[0, 0, SILENCE_INDEX] = 4.0
     weak[0, 1, 5] = 4.0
     weak[0, 2, 5] = 4.0
-    tracks = strong_class_targets(labels, act)[0]              # [S, T]
+    tracks = strong_class_targets(labels, act, SILENCE_INDEX)[0]              # [S, T]
     strong = torch.full((1, S, T, C), -4.0)
     for pred_slot, tgt_slot in [(0, 2), (1, 1), (2, 0)]:
         strong[0, pred_slot].scatter_(1, tracks[tgt_slot][:, None], 4.0)
@@ -171,7 +173,7 @@ def test_zero_target_mixture_is_permutation_free():
     assert torch.equal(perm, torch.arange(S).expand(B, S))
     torch.testing.assert_close(loss, all_costs[:, 0])
     # silence slots ignore activity: strong targets are all silence
-    assert (strong_class_targets(labels, activity) == SILENCE_INDEX).all()
+    assert (strong_class_targets(labels, activity, SILENCE_INDEX) == SILENCE_INDEX).all()
 
 
 def test_baseline_pit_ce_matches_brute_force():
@@ -208,10 +210,10 @@ def test_frame_mask_excludes_padding():
 def test_strong_class_targets_and_helpers():
     labels = torch.tensor([[3, SILENCE_INDEX, 7]])
     act = torch.tensor([[[1, 0, 1], [1, 1, 1], [0, 0, 1]]], dtype=torch.float32)
-    assert strong_class_targets(labels, act).tolist() == [[[3, 18, 3], [18, 18, 18],
+    assert strong_class_targets(labels, act, SILENCE_INDEX).tolist() == [[[3, 18, 3], [18, 18, 18],
                                                            [18, 18, 7]]]
-    assert strong_class_targets(labels, act.bool()).tolist() == \
-        strong_class_targets(labels, act).tolist()
+    assert strong_class_targets(labels, act.bool(), SILENCE_INDEX).tolist() == \
+        strong_class_targets(labels, act, SILENCE_INDEX).tolist()
     assert slot_permutations(3).tolist()[0] == [0, 1, 2] and slot_permutations(3).shape == (6, 3)
     x = torch.arange(6).view(2, 3)
     assert reorder_slots(x, torch.tensor([[2, 0, 1], [0, 1, 2]])).tolist() == [[2, 0, 1],

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.metrics.capi import (
     MixtureResult,
     aggregate_ca_sdri_2025,
@@ -163,7 +164,9 @@ def test_indices_refer_to_the_given_lists_and_silence_is_skipped():
 
 def test_input_errors():
     with pytest.raises(ValueError, match="unknown sound class 'speech'"):
-        capi_sdri(Y, [("speech", R1)], [])
+        capi_sdri(Y, [("speech", R1)], [], DCASE2026)
+    with pytest.raises(ValueError, match="label must be a non-empty string"):
+        capi_sdri(Y, [("", R1)], [])
     with pytest.raises(ValueError, match="expected \\(300,\\)"):
         capi_sdri(Y, [("Speech", R1[:-1])], [("Speech", R1)])
     with pytest.raises(ValueError, match="mixture_ch0"):

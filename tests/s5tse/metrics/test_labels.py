@@ -1,6 +1,7 @@
 """Tests for s5tse.metrics.labels (multiset label counts and accuracies)."""
 import pytest
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.metrics.capi import MixtureResult
 from s5tse.metrics.labels import acc_mix, acc_src, label_counts
 
@@ -20,7 +21,8 @@ def test_silence_removed_and_empty():
 
 def test_unknown_label():
     with pytest.raises(ValueError, match="unknown sound class 'Music'"):
-        label_counts(["Music"], [])
+        label_counts(["Music"], [], DCASE2026)
+    assert label_counts(["Music"], ["Music", "Dog"]) == (1, 0, 1, False)  # any names without one
 
 
 def test_accuracies_hand_computed():

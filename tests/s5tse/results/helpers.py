@@ -6,6 +6,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import soundfile as sf
 
+from s5tse.corpus.dcase import DCASE2026_CLASSES
+
 SR = 32000
 MIX_LEN = 3200  # 0.1 s
 
@@ -100,7 +102,8 @@ def build_decode_dir(tmp: Path, estimates: Dict[str, List[Tuple[int, str]]], n_m
                                       "probability": round(0.5 + 0.1 * slot, 3)})
         probabilities.append(entry)
     write_json(ddir / "probabilities.json", probabilities)
-    decode_info = {"nparams": 123456, "rtf": 0.25, "set": "eval", "tag": "default"}
+    decode_info = {"nparams": 123456, "rtf": 0.25, "set": "eval", "tag": "default",
+                   "classes": list(DCASE2026_CLASSES)}
     write_json(ddir / "decode_info.json", decode_info)
     return ddir, sdir, probabilities, decode_info
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.corpus.prepare import write_soundscape_tables
 from s5tse.corpus.testset import scan_test_set
 from s5tse.fileio.table import write_table
@@ -28,7 +29,7 @@ def folders(tmp_path):
 
 def test_items_from_folders(folders):
     sdir, odir, edir = folders
-    items = items_from_folders(sdir, odir, edir)
+    items = items_from_folders(sdir, odir, edir, DCASE2026)
     assert [it.name for it in items] == ["s_0", "s_1", "s_2", "s_3"]
     assert items[0].refs == [] and items[0].ests == []
     assert [label for label, _ in items[2].refs] == ["Cough", "Cough"]
@@ -43,7 +44,7 @@ def test_items_from_folders(folders):
 def test_warning_for_soundscapes_without_estimates(folders, caplog):
     sdir, odir, edir = folders
     (edir / "s_1_0_Speech.wav").unlink()
-    items = items_from_folders(sdir, odir, edir)
+    items = items_from_folders(sdir, odir, edir, DCASE2026)
     with caplog.at_level(logging.WARNING):
         assert warn_missing_estimates(items) == 2
     assert "2 soundscape(s) have no estimate files (scored as predicting nothing)" in caplog.text
@@ -64,13 +65,13 @@ def test_scan_estimates_ignores_other_files(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / ".a_1_Pour.wav").write_bytes(b"")
     (tmp_path / "sub").mkdir()
-    got = scan_estimates(tmp_path, ["a", "b"])
+    got = scan_estimates(tmp_path, ["a", "b"], DCASE2026)
     assert got == {"a": [("Speech", str(tmp_path / "a_0_Speech.wav"))], "b": []}
 
 
 @pytest.mark.parametrize("bad_name, match", [
-    ("s_1_0_Music.wav", "'Music' .* not one of the 18 target classes"),
-    ("s_1_0_silence.wav", "'silence' .* not one of the 18 target classes"),
+    ("s_1_0_Music.wav", "'Music' .* not one of the 18 classes of the inventory"),
+    ("s_1_0_silence.wav", "'silence' .* not one of the 18 classes of the inventory"),
     ("s_1_0_speech.wav", "'speech'"),
     ("s_9_0_Speech.wav", "matches no soundscape"),
     ("other_0_Speech.wav", "matches no soundscape"),
@@ -79,25 +80,25 @@ def test_bad_estimate_names(folders, bad_name, match):
     sdir, odir, edir = folders
     write_wav(edir / bad_name, tone(300))
     with pytest.raises(ScoringError, match=match) as e:
-        items_from_folders(sdir, odir, edir)
+        items_from_folders(sdir, odir, edir, DCASE2026)
     assert bad_name in str(e.value)
 
 
 def test_missing_estimate_dir(folders, tmp_path):
     sdir, odir, _ = folders
     with pytest.raises(ScoringError, match="no such estimate folder"):
-        items_from_folders(sdir, odir, tmp_path / "nope")
+        items_from_folders(sdir, odir, tmp_path / "nope", DCASE2026)
 
 
 def test_oracle_file_without_soundscape(folders):
     sdir, odir, edir = folders
     write_wav(odir / "zz_0_Speech.wav", tone(300))
     with pytest.raises(ValueError, match="zz_0_Speech.wav"):
-        items_from_folders(sdir, odir, edir)
+        items_from_folders(sdir, odir, edir, DCASE2026)
 
 
 def _load_all(sdir, odir, edir):
-    for item in items_from_folders(sdir, odir, edir):
+    for item in items_from_folders(sdir, odir, edir, DCASE2026):
         load_item(item)
 
 
@@ -150,7 +151,7 @@ def test_bad_audio_raises_naming_the_file(folders, case):
 def test_pcm16_estimates_are_read_like_the_official_loader(tmp_path):
     sdir, odir, edir = make_set(tmp_path, {"a": ([("Speech", tone(440))], [])})
     write_wav(edir / "a_0_Speech.wav", tone(440), subtype="PCM_16")
-    loaded = load_item(items_from_folders(sdir, odir, edir)[0])
+    loaded = load_item(items_from_folders(sdir, odir, edir, DCASE2026)[0])
     ints, _ = sf.read(str(edir / "a_0_Speech.wav"), dtype="int16")  # what the file stores
     assert np.array_equal(loaded.ests[0][1], ints.astype(np.float32) / 32768)
 
@@ -163,7 +164,7 @@ def make_tables(sdir, odir, data_dir):
 def test_tables_equal_folders(folders, tmp_path):
     sdir, odir, edir = folders
     data = make_tables(sdir, odir, tmp_path / "data" / "test")
-    assert items_from_tables(data, edir) == items_from_folders(sdir, odir, edir)
+    assert items_from_tables(data, edir, DCASE2026) == items_from_folders(sdir, odir, edir, DCASE2026)
 
 
 def test_table_errors(folders, tmp_path):
@@ -173,19 +174,19 @@ def test_table_errors(folders, tmp_path):
     # slot 2 of s_2 is Cough but spk2.scp lacks it
     write_table(data / "spk2.scp", {})
     with pytest.raises(ScoringError, match=r"spk2.scp: no reference for 's_2'"):
-        items_from_tables(data, edir)
+        items_from_tables(data, edir, DCASE2026)
     # a reference for a silence slot
     (data / "spk2.scp").write_text(spk2 + "s_3 " + str(odir / "s_3_0_Pour.wav") + "\n")
     with pytest.raises(ScoringError, match=r"spk2.scp: 's_3' has a reference but slot 2 is silence"):
-        items_from_tables(data, edir)
+        items_from_tables(data, edir, DCASE2026)
     (data / "spk2.scp").write_text(spk2 + "zz " + str(odir / "s_3_0_Pour.wav") + "\n")
     with pytest.raises(ScoringError, match=r"spk2.scp: 'zz' is not a mixture"):
-        items_from_tables(data, edir)
+        items_from_tables(data, edir, DCASE2026)
     (data / "spk2.scp").write_text(spk2)
     write_table(data / "text", {"s_0": "silence silence silence", "s_1": "Speech silence silence",
                                 "s_2": "Cough Cough silence", "s_3": "Poor silence silence"})
     with pytest.raises(ScoringError, match="unknown sound class 'Poor'"):
-        items_from_tables(data, edir)
+        items_from_tables(data, edir, DCASE2026)
     write_table(data / "text", {"s_0": "silence silence silence"})
     with pytest.raises(ScoringError, match="text: no labels for mixture 's_1'"):
-        items_from_tables(data, edir)
+        items_from_tables(data, edir, DCASE2026)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.metrics.sdr import EPS
 from s5tse.scoring.io import LoadedItem, items_from_folders
 from s5tse.scoring.score import (
@@ -95,7 +96,7 @@ def test_unprocessed_row_is_zero_with_input_sdr():
 
 
 def test_nj_2_equals_nj_1(tmp_path):
-    items = items_from_folders(*make_set(tmp_path, simple_spec()))
+    items = items_from_folders(*make_set(tmp_path, simple_spec()), DCASE2026)
     one = score_set(items, nj=1, unprocessed=True)
     two = score_set(items, nj=2, unprocessed=True)
     assert one.items == two.items

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.labels import ClassInventory
 from s5tse.fileio.sofa import clear_sofa_cache, write_sofa
 from s5tse.simulate.foa import angle_between
 from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng, scene_seed_words
@@ -81,9 +83,12 @@ def root(tmp_path):
 
 # ---------------------------------------------------------------------- sources
 def test_source_index_lists(root):
-    index = SourceIndex(root)
-    assert index.fg_labels == ["Cough", "Dishes", "Speech"]  # official order
+    index = SourceIndex(root, classes=DCASE2026)
+    assert index.fg_labels == ["Cough", "Dishes", "Speech"]  # inventory order
     assert "AlarmClock" in index.missing_classes and len(index.missing_classes) == 15
+    other = SourceIndex(root, classes=ClassInventory(["Speech", "Dishes", "Cough", "Dog"]))
+    assert other.fg_labels == ["Speech", "Dishes", "Cough"] and other.missing_classes == ["Dog"]
+    assert SourceIndex(root).fg_labels == ["Cough", "Dishes", "Speech"]  # no inventory: sorted
     assert [f.rel for f in index.fg_files["Speech"]] == [
         "Speech/a/s1.wav",
         "Speech/a/s2.wav",
@@ -140,7 +145,7 @@ def test_resolve_dataset_root(root):
 def test_source_index_errors(root, breakage, pattern):
     breakage(root)
     with pytest.raises(DatasetError, match=pattern):
-        SourceIndex(root)
+        SourceIndex(root, classes=DCASE2026)
 
 
 def test_bad_wavs_are_named(root):

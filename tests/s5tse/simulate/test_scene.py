@@ -187,14 +187,15 @@ def test_written_format_keys_and_order(tmp_path):
     assert again.fg_events[0].snr == 7.123456789012345
 
 
-def test_unknown_foreground_label_names_file(tmp_path):
+def test_foreground_labels_are_class_names_of_any_inventory(tmp_path):
     d = json.loads(json.dumps(OFFICIAL_LIKE))
-    d["fg_events"][1]["label"] = "Cat"
-    path = _write(tmp_path / "bad_label.json", d)
-    with pytest.raises(
-        SceneError, match=r"unknown sound class 'Cat'.*bad_label\.json.*fg_events\[1\]"
-    ):
-        Scene.from_json(path)
+    d["fg_events"][1]["label"] = "Cat"  # checked against the inventory by the data preparation
+    assert Scene.from_dict(d).labels() == ["Dishes", "Cat"]
+    for bad in ("silence", "Hair Dryer", "", None):
+        d["fg_events"][1]["label"] = bad
+        path = _write(tmp_path / "bad_label.json", d)
+        with pytest.raises(SceneError, match=r"bad_label\.json.*fg_events\[1\].*class label"):
+            Scene.from_json(path)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ import pytest
 
 from s5tse.tasks.data import resolve_data_root
 from s5tse.utils.config import ConfigError
+from tests.conftest import DCASE_CLASSES_FILE
 
 
 def test_data_root_forms(mini_corpus, tmp_path):
@@ -28,7 +29,7 @@ def test_dry_run_with_a_bad_data_dir_is_one_line(repo_root, tmp_path, capsys):
     conf = str(repo_root / "egs/dcase2026_task4/conf/tuning/train_tagger_m2dat_tiny.yaml")
     with pytest.raises(SystemExit) as exc:
         main(["--config", conf, "--dry_run", "--train_data", str(tmp_path / "nowhere"),
-              "--valid_data", str(tmp_path / "nowhere")])
+              "--valid_data", str(tmp_path / "nowhere"), "--classes", str(DCASE_CLASSES_FILE)])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "train data: " in err[0] and "nowhere" in err[0]

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import DCASE_CLASSES_FILE
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.bin.train import main
 from s5tse.losses.ca_pit import ClassAwarePITLoss, aux_weights
 from s5tse.losses.sdr import snr
@@ -35,7 +37,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def resolved(*overrides):
     task = get_task("separator")
-    return task, task.resolve_config(load_config(task.defaults(), None, list(overrides)))
+    return task, task.resolve_config(load_config(task.defaults(), None,
+                                                 ["--classes", str(DCASE_CLASSES_FILE), *overrides]))
 
 
 def synthetic_batch(num_samples=6400, epoch=3, seed=0):
@@ -92,9 +95,11 @@ def test_active_crops_keep_a_target_and_uniform_crops_are_the_base_class(mini_co
     from s5tse.datasets.onthefly import OnTheFlyDataset
     from s5tse.tasks.separator import onthefly
 
-    active = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0)
-    uniform = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0, crop_policy="uniform")
+    active = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0, classes=DCASE2026)
+    uniform = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0, crop_policy="uniform",
+                       classes=DCASE2026)
     base = OnTheFlyDataset(mini_corpus, generator=dict(SEPARATOR_GENERATOR), seed=5, num_items=12,
+                           classes=DCASE2026,
                            crop_sec=1.0)
     for ds in (active, uniform, base):
         ds.set_epoch(2)
@@ -277,7 +282,8 @@ def test_short_training_run(model, mini_corpus, tmp_path, capsys):
             "--train_data", str(mini_corpus), "--valid_data", str(mini_corpus),
             "--output_dir", str(out), "--max_epochs", "1", "--iters_per_epoch", "2",
             "--batch_size", "1", "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0",
-            "--log_interval", "1", "--scheduler_conf.warmup_steps", "0"]
+            "--log_interval", "1", "--scheduler_conf.warmup_steps", "0",
+            "--classes", str(DCASE_CLASSES_FILE)]
     if model == "lq_sr_corrnet":  # SR-CorrNet "unit" needs ~7 s per 10-s clip on one thread
         args += ["--valid_dataset_conf.max_items", "1"]
     else:
@@ -305,7 +311,7 @@ def test_lq_sr_corrnet_overfits_one_mini_corpus_example(mini_corpus):
     task, config = resolved("--model_conf.preset", "unit", "--loss_conf.objective", "snr")
     torch.manual_seed(0)
     wrapper = task.build_model(config).train()
-    item = onthefly(mini_corpus, "train", 3, 4, crop_sec=0.5)[1]
+    item = onthefly(mini_corpus, "train", 3, 4, crop_sec=0.5, classes=DCASE2026)[1]
     batch = task.collate_fn(config)([item])
     assert int((batch["label_index"] != 18).sum()) >= 1
     opt = torch.optim.Adam(wrapper.parameters(), lr=5e-3)

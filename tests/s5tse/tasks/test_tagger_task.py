@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from s5tse.bin.train import main
+from s5tse.corpus.dcase import DCASE2026
 from s5tse.datasets import collate_scenes
-from s5tse.labels import SILENCE_INDEX
 from s5tse.losses.pit_tagger import baseline_pit_ce
 from s5tse.pretrained import MANIFEST
 from s5tse.tasks import get_task
@@ -20,6 +20,9 @@ from s5tse.tasks.tagger import (
     M2DATTaggerModel,
 )
 from s5tse.train.checkpoint import load_checkpoint
+from tests.conftest import DCASE_CLASSES_FILE
+
+SILENCE_INDEX = DCASE2026.silence_index
 
 REPO = Path(__file__).resolve().parents[3]
 CONF = REPO / "egs" / "dcase2026_task4" / "conf" / "tuning"
@@ -34,7 +37,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def train_batch(mini_corpus):
     """Two 1-s training items of the mini corpus, collated."""
     task = get_task("tagger")
-    config = task.resolve_config(dict(task.defaults(), train_dataset_conf={"crop_sec": 1.0}))
+    config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE),
+                                      train_dataset_conf={"crop_sec": 1.0}))
     ds = task.build_train_dataset(config, str(mini_corpus), num_items=2)
     return collate_scenes([ds[0], ds[1]])
 
@@ -60,7 +64,7 @@ def test_task_is_registered_and_configs_resolve():
         "train_tagger_m2dat_real.yaml", "train_tagger_m2dat_real_step2.yaml"}
     for path in TAGGER_CONFIGS:
         data = yaml.safe_load(path.read_text())
-        config = task.resolve_config(dict(task.defaults(), **data))
+        config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE), **data))
         assert config["task"] == "tagger" and config["model"] in ("fusion", "m2dat")
         assert ["valid", "acc_mix", "max"] in config["best_model_criterion"]
         assert config["train_dataset_conf"]["generator"]["nevent_range"] == [0, 3]
@@ -81,12 +85,13 @@ def test_missing_published_weights_name_the_stage_that_fetches_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="download_pretrained true"):
         task = get_task("tagger")
         task.build_model(task.resolve_config(dict(
-            task.defaults(), model="m2dat", model_conf=dict(preset="tiny", m2d_weights=missing))))
+            task.defaults(), model="m2dat", classes=str(DCASE_CLASSES_FILE),
+            model_conf=dict(preset="tiny", m2d_weights=missing))))
 
 
 def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
     main(["--config", str(TINY_FUSION), "--dry_run", "--train_data", str(mini_corpus),
-          "--valid_data", str(mini_corpus)])
+          "--valid_data", str(mini_corpus), "--classes", str(DCASE_CLASSES_FILE)])
     out = capsys.readouterr().out
     assert "train dataset: OnTheFlyDataset (10 items)" in out
     assert "valid dataset: MetadataDataset (3 items)" in out
@@ -94,7 +99,7 @@ def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
 
 def test_m2dat_wrapper_loss_equals_baseline_pit_ce(train_batch):
     torch.manual_seed(0)
-    model = M2DATTaggerModel(preset="tiny").eval()
+    model = M2DATTaggerModel(preset="tiny", num_classes=18).eval()
     with torch.no_grad():
         loss, stats, weight, out = model.forward_with_output(**train_batch)
         ref, perm = baseline_pit_ce(out["weak"], train_batch["label_index"])
@@ -104,7 +109,7 @@ def test_m2dat_wrapper_loss_equals_baseline_pit_ce(train_batch):
 
 def test_padded_frames_are_masked():
     torch.manual_seed(0)
-    model = FusionTaggerModel(preset="tiny").eval()
+    model = FusionTaggerModel(preset="tiny", num_classes=18).eval()
     batch = random_batch(samples=32000)
     batch["lengths"] = torch.tensor([32000, 16000])
     with torch.no_grad():
@@ -117,33 +122,33 @@ def test_padded_frames_are_masked():
 
 
 def test_bad_input_names_the_batch():
-    model = FusionTaggerModel(preset="tiny")
+    model = FusionTaggerModel(preset="tiny", num_classes=18)
     batch = random_batch()
     batch["mixture"] = batch["mixture"][:, :2]
     with pytest.raises(ValueError, match=r"4-channel.*batch ids: m0, m1"):
         model(**batch)
-    m2dat = M2DATTaggerModel(preset="tiny")
+    m2dat = M2DATTaggerModel(preset="tiny", num_classes=18)
     with pytest.raises(ValueError, match=r"batch ids: m0, m1"):
         m2dat(**batch)
 
 
 def test_init_weights_loads_a_training_output(tmp_path):
     torch.manual_seed(0)
-    a = FusionTaggerModel(preset="tiny")
+    a = FusionTaggerModel(preset="tiny", num_classes=18)
     torch.save(a.state_dict(), tmp_path / "1epoch.pth")
     torch.save({"model": a.state_dict(), "epoch": 1}, tmp_path / "checkpoint.pth")
     torch.manual_seed(1)
     for name in ("1epoch.pth", "checkpoint.pth"):
-        b = FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / name),
+        b = FusionTaggerModel(preset="tiny", num_classes=18, init_weights=str(tmp_path / name),
                               m2d_weights="/not/read.pth")
         for k, v in a.state_dict().items():
             assert torch.equal(v, b.state_dict()[k]), k
-    torch.save(M2DATTaggerModel(preset="tiny").state_dict(), tmp_path / "other.pth")
+    torch.save(M2DATTaggerModel(preset="tiny", num_classes=18).state_dict(), tmp_path / "other.pth")
     with pytest.raises(Exception, match="other.pth"):
-        FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / "other.pth"))
+        FusionTaggerModel(preset="tiny", num_classes=18, init_weights=str(tmp_path / "other.pth"))
     with pytest.raises(FileNotFoundError, match=r"model_conf.init_weights: .*nope.pth not found; "
                        r"it is written by the previous training step"):
-        FusionTaggerModel(preset="tiny", init_weights=str(tmp_path / "nope.pth"))
+        FusionTaggerModel(preset="tiny", num_classes=18, init_weights=str(tmp_path / "nope.pth"))
 
 
 @pytest.mark.parametrize("step2,step1", [
@@ -171,7 +176,7 @@ def test_activation_checkpointing_gives_the_same_gradients():
     grads = []
     for flag in (False, True):
         torch.manual_seed(0)
-        model = FusionTaggerModel(preset="tiny", head_dropout=0.0)
+        model = FusionTaggerModel(preset="tiny", num_classes=18, head_dropout=0.0)
         model.set_activation_checkpointing(flag)
         loss, _, _ = model(**batch)
         loss.backward()
@@ -193,7 +198,7 @@ def test_log_examples_writes_text_and_image(train_batch):
 
     task = get_task("tagger")
     for cls in (FusionTaggerModel, M2DATTaggerModel):
-        model = cls(preset="tiny").eval()
+        model = cls(preset="tiny", num_classes=18).eval()
         with torch.no_grad():
             loss, stats, weight, output = task.forward_valid(model, train_batch)
         writer = Writer()
@@ -208,6 +213,7 @@ def test_short_training_run(mini_corpus, tmp_path, capsys):
     out = tmp_path / "exp"
     main(["--config", str(TINY_FUSION), "--train_data", str(mini_corpus),
           "--valid_data", str(mini_corpus), "--output_dir", str(out),
+          "--classes", str(DCASE_CLASSES_FILE),
           "--max_epochs", "2", "--iters_per_epoch", "3", "--batch_size", "2",
           "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0"])
     for name in ("config.yaml", "train.log", "checkpoint.pth", "1epoch.pth", "2epoch.pth",
@@ -223,7 +229,8 @@ def test_short_training_run(mini_corpus, tmp_path, capsys):
     log = (out / "train.log").read_text()
     assert "validation (epoch 2 iter 3/3): " in log and "acc_mix=" in log
     # step 2 style: weights-only init from the best model of this run
-    model = FusionTaggerModel(preset="tiny", init_weights=str(out / "valid.acc_mix.best.pth"))
+    model = FusionTaggerModel(preset="tiny", num_classes=18,
+                              init_weights=str(out / "valid.acc_mix.best.pth"))
     assert model.state_dict().keys() == torch.load(out / "latest.pth", weights_only=True).keys()
 
 
@@ -231,7 +238,7 @@ def test_short_training_run(mini_corpus, tmp_path, capsys):
 def overfit_batch(mini_corpus):
     """Four 2-s training crops of the mini corpus (targets present in two of them), collated."""
     task = get_task("tagger")
-    config = task.resolve_config(dict(task.defaults(), train_dataset_conf={
+    config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE), train_dataset_conf={
         "crop_sec": 2.0, "generator": {"nevent_range": [1, 3]}}))
     ds = task.build_train_dataset(config, str(mini_corpus), num_items=4)
     return collate_scenes([ds[i] for i in range(4)])
@@ -245,7 +252,7 @@ def test_tiny_tagger_memorises_a_batch(overfit_batch, model_cls, steps):
     labels = overfit_batch["label_index"]
     assert bool((labels != SILENCE_INDEX).any()) and bool((labels == SILENCE_INDEX).all(1).any())
     torch.manual_seed(0)
-    model = model_cls(preset="tiny")
+    model = model_cls(preset="tiny", num_classes=18)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(steps):

@@ -2,7 +2,9 @@
 import pytest
 import torch
 
-from s5tse.labels import SILENCE_INDEX
+from s5tse.corpus.dcase import DCASE2026
+
+SILENCE_INDEX = DCASE2026.silence_index
 from s5tse.models.tagger.heads import (BaselineSlotHead, PerSourceHead, TaggerOutput,
                                        freeze_encoder)
 from s5tse.models.tagger.m2d import M2DEncoder

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import sofar
 
-from s5tse.simulate.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from s5tse.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
 from tests.conftest import REPO_ROOT, SMALL_MINI_CORPUS
 
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "dcase2026_task4.md"

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import signal
 
-from s5tse.labels import TARGET_CLASSES
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 
 DEFAULT_SAMPLE_RATE = 32000
 MIN_SAMPLE_RATE = 8000
@@ -789,7 +789,7 @@ def wind(rng, n, sr):
 INTERFERENCE_CLASSES: Tuple[str, ...] = tuple(INTERFERENCE_GENERATORS)
 
 if tuple(GENERATORS) != TARGET_CLASSES:  # one generator per target class, in official order
-    raise RuntimeError("procedural GENERATORS do not match s5tse.labels.TARGET_CLASSES")
+    raise RuntimeError("procedural GENERATORS do not match s5tse.corpus.dcase.DCASE2026_CLASSES")
 
 
 # ----------------------------------------------------------------------------- public API

@@ -1,11 +1,11 @@
-"""Tests for s5tse.simulate.procedural (procedural mini-corpus sounds)."""
+"""Tests for s5tse.corpus.procedural (procedural mini-corpus sounds)."""
 
 import numpy as np
 import pytest
 from scipy import signal
 
-from s5tse.labels import TARGET_CLASSES
-from s5tse.simulate import procedural as P
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
+from s5tse.corpus import procedural as P
 
 SR = 32000
 

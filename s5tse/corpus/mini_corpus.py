@@ -41,11 +41,12 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
+from s5tse.corpus.dcase import DCASE2026
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 from s5tse.fileio.sofa import write_sofa
 from s5tse.fileio.sound_scp import write_audio
-from s5tse.labels import TARGET_CLASSES
 from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng
-from s5tse.simulate.procedural import (
+from s5tse.corpus.procedural import (
     INTERFERENCE_CLASSES,
     generate_diffuse_noise,
     generate_event,
@@ -160,7 +161,7 @@ def _write_rooms(dev: Path, cfg: MiniCorpusConfig) -> None:
 
 
 def _valid_scenes(root: Path, dev: Path, cfg: MiniCorpusConfig) -> None:
-    index = SourceIndex(root, split="valid")
+    index = SourceIndex(root, split="valid", classes=DCASE2026)
     gen = GeneratorConfig(nevent_range=(1, 3))
     paths = []
     for i in range(cfg.num_valid_scenes):
@@ -186,7 +187,7 @@ def _test_set(root: Path, dev: Path, cfg: MiniCorpusConfig) -> None:
     from s5tse.simulate.writer import write_rendered_scene  # noqa: WPS433 (keeps imports light)
     from s5tse.simulate.renderer import render_scene
 
-    index = SourceIndex(root, split="valid")
+    index = SourceIndex(root, split="valid", classes=DCASE2026)
     out = dev / "synthesized" / "test"
     for i, gen in enumerate(scene_configs_for_test_set(cfg.num_test_scenes)):
         name = f"test_{i:04d}"

@@ -8,8 +8,8 @@ import soundfile as sf
 
 from s5tse.corpus.layout import check_layout
 from s5tse.fileio.sofa import load_sofa
-from s5tse.labels import TARGET_CLASSES
-from s5tse.simulate.mini_corpus import FORMAT_VERSION, MARKER, MiniCorpusConfig, build_mini_corpus
+from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
+from s5tse.corpus.mini_corpus import FORMAT_VERSION, MARKER, MiniCorpusConfig, build_mini_corpus
 from s5tse.simulate.scene import Scene, load_metadata_list
 from tests.conftest import SMALL_MINI_CORPUS
 
