@@ -1,29 +1,58 @@
 """The separator's numerics and state-dict layout are pinned to commit e1ed361 (issue 14).
 
-``fixtures/sr_corrnet_e1ed361{,_state}.pt`` were written by ``fixtures/make_sr_corrnet_fixture.py``
-with the code of e1ed361 (before the speed-ups): a fixed-seed small model exercising frequency
-taps, FiLM re-injection, duplicate classes, a silent slot and the auxiliary heads; its outputs in
-train and eval mode and fixed random projections of its parameter gradients.
+The reference is regenerated, never committed: ``fixtures/make_sr_corrnet_fixture.py`` runs on
+the code of e1ed361 (before the speed-ups; ``git archive`` of the ``s5tse`` package into a
+temporary folder) and writes a fixed-seed small model exercising frequency taps, FiLM
+re-injection, duplicate classes, a silent slot and the auxiliary heads; its outputs in train and
+eval mode, fixed random projections of its parameter gradients, and its state dict.
 """
 import hashlib
 import os
+import subprocess
+import sys
+import tarfile
+from io import BytesIO
 
 import pytest
 import torch
 
 from s5tse.models.separator.sr_corrnet import SR_CORRNET_PRESETS, LabelQueriedSRCorrNet
+from tests.conftest import REPO_ROOT
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+MAKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
+                     "make_sr_corrnet_fixture.py")
+REFERENCE_REV = "e1ed3618de4383cd6abe3cae1a66d43962e322be"
 
 
 @pytest.fixture(scope="module")
-def fx():
-    return torch.load(os.path.join(HERE, "sr_corrnet_e1ed361.pt"), weights_only=False)
+def ref_dir(tmp_path_factory):
+    """Folder holding ``sr_corrnet_e1ed361{,_state}.pt`` written by the e1ed361 code."""
+    git = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", REFERENCE_REV,
+                          "s5tse"], capture_output=True)
+    if git.returncode != 0:
+        pytest.skip(f"commit {REFERENCE_REV[:7]} is not in this checkout (a shallow clone or no "
+                    f"git): {git.stderr.decode().strip()}")
+    root = tmp_path_factory.mktemp("e1ed361")
+    with tarfile.open(fileobj=BytesIO(git.stdout)) as tar:
+        tar.extractall(root / "code", filter="data")
+    out = root / "ref"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(root / "code"))
+    proc = subprocess.run([sys.executable, MAKER, str(out)], capture_output=True, text=True,
+                          env=env, cwd=str(root))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(root / "code" / "s5tse")  # the old code made it
+    return out
 
 
-def _model(fx, **overrides):
+@pytest.fixture(scope="module")
+def fx(ref_dir):
+    return torch.load(ref_dir / "sr_corrnet_e1ed361.pt", weights_only=False)
+
+
+def _model(fx, ref_dir, **overrides):
     model = LabelQueriedSRCorrNet(config=dict(fx["config"], **overrides))
-    state = torch.load(os.path.join(HERE, "sr_corrnet_e1ed361_state.pt"))
+    state = torch.load(ref_dir / "sr_corrnet_e1ed361_state.pt")
     model.load_state_dict(state, strict=True)
     return model
 
@@ -44,9 +73,9 @@ def _digest(state):
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def test_e1ed361_state_dict_loads_strictly(fx):
-    model = _model(fx)
-    state = torch.load(os.path.join(HERE, "sr_corrnet_e1ed361_state.pt"))
+def test_e1ed361_state_dict_loads_strictly(fx, ref_dir):
+    model = _model(fx, ref_dir)
+    state = torch.load(ref_dir / "sr_corrnet_e1ed361_state.pt")
     assert sorted(model.state_dict()) == sorted(state)
 
 
@@ -57,8 +86,8 @@ def test_preset_state_dict_layout_unchanged(fx, preset):
 
 
 @pytest.mark.parametrize("checkpointing", [False, True, "stage"])
-def test_train_outputs_and_gradients_match_e1ed361(fx, checkpointing):
-    model = _model(fx, activation_checkpointing=checkpointing).train()
+def test_train_outputs_and_gradients_match_e1ed361(fx, ref_dir, checkpointing):
+    model = _model(fx, ref_dir, activation_checkpointing=checkpointing).train()
     y, ex = model(fx["mixture"], fx["strong"], fx["weak"])
     _close(y.detach(), fx["train_masked_y"])
     assert len(ex["aux"]) == len(fx["train_masked_aux"]) == 2
@@ -77,8 +106,8 @@ def test_train_outputs_and_gradients_match_e1ed361(fx, checkpointing):
     assert float(((proj - ref).abs() / scale).max()) < 1e-4
 
 
-def test_eval_outputs_match_e1ed361(fx):
-    model = _model(fx).eval()
+def test_eval_outputs_match_e1ed361(fx, ref_dir):
+    model = _model(fx, ref_dir).eval()
     with torch.no_grad():
         y_all, ex = model(fx["mixture"], fx["strong_all"], fx["weak_all"])
         y_masked, _ = model(fx["mixture"], fx["strong"], fx["weak"])
