@@ -103,16 +103,17 @@ class ClassInventory:
         if isinstance(label, str) and (label in self._index or (allow_silence and label == SILENCE)):
             return label
         ctx = f" in {where}" if where else ""
-        hint = ""
-        if isinstance(label, str):
-            close = [n for n in self.classes if n.lower() == label.lower()]
-            if close:
-                hint = f" (labels are case-sensitive: did you mean {close[0]!r}?)"
-            else:
-                near = difflib.get_close_matches(label, self.classes, n=1, cutoff=0.8)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = self.suggestion(label) if isinstance(label, str) else ""
         valid = ", ".join(list(self.classes) + ([SILENCE] if allow_silence else []))
         raise InventoryError(f"unknown sound class {label!r}{ctx}{hint}; valid labels are: {valid}")
+
+    def suggestion(self, label: str) -> str:
+        """`` (did you mean 'X'?)`` for a near miss of a class name (case first), else ``""``."""
+        close = [n for n in self.classes if n.lower() == label.lower()]
+        if close:
+            return f" (labels are case-sensitive: did you mean {close[0]!r}?)"
+        near = difflib.get_close_matches(label, self.classes, n=1, cutoff=0.8)
+        return f" (did you mean {near[0]!r}?)" if near else ""
 
     def label_to_index(self, label: str) -> int:
         """``0..C-1`` for the classes, ``C`` for ``silence``."""

@@ -32,7 +32,6 @@ raised together in one :class:`SubmissionError`, one line each, naming the file:
 """
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -150,13 +149,8 @@ def submission_name(author: str, affiliation: str, number: Union[int, str]) -> s
 
 
 def _label_problem(label: str, classes: ClassInventory) -> str:
-    close = [c for c in classes if c.lower() == label.lower()]
-    if close:
-        hint = f" (labels are case-sensitive: did you mean {close[0]!r}?)"
-    else:
-        close = difflib.get_close_matches(label, classes.classes, n=1, cutoff=0.8)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"label {label!r} is not one of the {classes.num_classes} target classes{hint}"
+    return (f"label {label!r} is not one of the {classes.num_classes} target classes"
+            f"{classes.suggestion(label)}")
 
 
 def _read_json(path: Path, problems: List[str]) -> Any:
