@@ -90,7 +90,7 @@ def main() -> None:
     from s5tse.fileio.sofa import clear_sofa_cache
     from s5tse.simulate.generator import GeneratorConfig, generate_scene
     from s5tse.simulate.renderer import clear_caches, render_scene, rir_cache_info
-    from s5tse.simulate.sources import SourceIndex
+    from s5tse.corpus.dev_set import scan_dev_set
 
     with tempfile.TemporaryDirectory(prefix="s5tse_bench_") as tmp:
         root = Path(tmp)
@@ -103,7 +103,7 @@ def main() -> None:
 
         clear_sofa_cache()
         clear_caches()
-        index = SourceIndex(root)
+        index = scan_dev_set(root)
         cfg = GeneratorConfig()
         t0 = time.perf_counter()
         scenes = [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# DCASE 2026 Task 4 (S5) recipe: FOA sound-scene tagging and label-queried separation.
+# s5tse recipe: FOA sound-scene tagging and label-queried separation (DCASE 2026 Task 4, S5).
 #
-# Usage: ./run.sh [options]              all implemented stages on the corpus in db.sh
+# Usage: ./run.sh [options]              all stages; local/data.sh prepares the corpus of db.sh
 #        ./run.sh --stage 1 --stop-stage 2   a range of stages
 # Options are "--name value" (dashes and underscores are the same); see ./run.sh --help.
 set -euo pipefail
@@ -18,15 +18,14 @@ SECONDS=0
 # <options>
 stage=0                 # first stage to run
 stop_stage=100          # last stage to run
-skip_data_prep=false    # skip stages 0-2 (environment, corpus, data preparation, synthesis)
+skip_data_prep=false    # skip stages 0-2 (environment, data preparation, validation audio)
 skip_train=false        # skip the training stages
 skip_eval=false         # skip the decoding and scoring stages
 nj=4                    # number of parallel jobs for data preparation and synthesis
-download=false          # stage 0: download the real corpus (Zenodo) when DCASE2026T4 in db.sh is empty
-download_opts=          # extra options of s5tse.bin.download_corpus (e.g. "--include '*.z0*'")
+local_data_opts=        # stage 1: options of local/data.sh, the recipe's corpus code (e.g. "--download true")
 download_pretrained=false  # stage 0: fetch the published M2D / fPaSST weights into DOWNLOADS (db.sh) for the *_real configs
 download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g. "--names all")
-mini_corpus_opts=       # extra options of s5tse.bin.make_mini_corpus (e.g. "--num_test_scenes 20")
+synthesis_config=conf/synthesis.yaml  # stages 3-4: the rules of the on-the-fly training mixtures
 tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
 separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th decode tagger
@@ -82,7 +81,9 @@ fi
 [ -x ../../tools/venv/bin/python ] || ../../tools/install.sh
 . ./path.sh
 . ./cmd.sh
+set -a  # the corpus locations reach local/ scripts too
 . ./db.sh
+set +a
 
 # save_cmd DIR: append the exact command line to DIR/cmd.txt, so every output dir says how it was made.
 save_cmd() { mkdir -p "$1"; printf '%s %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${run_args}" >> "$1/cmd.txt"; }
@@ -115,41 +116,19 @@ exp_tag() {
     echo "${tag}"
 }
 
-# The corpus: DCASE2026T4 from db.sh, else the downloaded one, else the built-in mini corpus.
-if [ -n "${DCASE2026T4}" ]; then
-    corpus_root=${DCASE2026T4}
-elif "${download}"; then
-    corpus_root=${DOWNLOADS}/DCASE2026Task4Dataset
-else
-    corpus_root=${MINI_CORPUS}
-fi
+# need_table FILE STAGE WHAT: stop with one line when a table a stage reads is missing.
+need_table() {
+    [ -f "$1" ] || { _log "Error: $1: missing; stage $2 $3: run stage 1 (local/data.sh writes" \
+        "it; the data contract: s5tse/fileio/contract.py)"; exit 1; }
+}
 
 if ! "${skip_data_prep}"; then
     if stage_on 0; then
-        stage_start 0 "Check the environment and the corpus -> ${expdir}/env_info.txt, ${corpus_root}"
+        stage_start 0 "Check the environment -> ${expdir}/env_info.txt"
         save_cmd "${expdir}"
         ${python} -m s5tse.bin.env_check --out "${expdir}/env_info.txt" \
             --require_tools "perl" \
             --require_packages "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard sofar pyroomacoustics"
-        if [ -n "${DCASE2026T4}" ]; then
-            if [ ! -d "${DCASE2026T4}" ]; then
-                log "Error: DCASE2026T4=${DCASE2026T4} does not exist; set DCASE2026T4 in db.sh to the" \
-                    "folder holding data/dev_set, or leave it empty to use the built-in mini corpus"
-                exit 1
-            fi
-            ${python} -m s5tse.bin.check_corpus "${DCASE2026T4}" || {
-                log "Error: DCASE2026T4=${DCASE2026T4} (db.sh) is not a complete DCASE2026Task4Dataset;" \
-                    "fix the corpus or set DCASE2026T4 in db.sh to the folder holding data/dev_set"
-                exit 1
-            }
-        elif "${download}"; then
-            # shellcheck disable=SC2086
-            ${python} -m s5tse.bin.download_corpus --out_dir "${DOWNLOADS}" --extract_dir "${DOWNLOADS}" \
-                ${download_opts}
-        else
-            local/make_mini_corpus.sh --python "${python}" --out_dir "${MINI_CORPUS}" \
-                --opts "${mini_corpus_opts}"
-        fi
         if "${download_pretrained}"; then
             log "Pretrained tagger weights -> ${DOWNLOADS} (resumable; verified against <file>.sha256)"
             # shellcheck disable=SC2086
@@ -159,9 +138,12 @@ if ! "${skip_data_prep}"; then
     fi
 
     if stage_on 1; then
-        stage_start 1 "Data preparation: ${corpus_root} -> ${datadir}/"
+        stage_start 1 "Data preparation: local/data.sh -> ${datadir}/ (the data contract)"
         save_cmd "${datadir}"
-        local/data.sh --python "${python}" --corpus_root "${corpus_root}" --out_dir "${datadir}"
+        eval "_local_opts=( ${local_data_opts} )"
+        local/data.sh --python "${python}" --out_dir "${datadir}" ${_local_opts[@]+"${_local_opts[@]}"}
+        read -r -a _sets <<< "${test_sets}"
+        ${python} -m s5tse.bin.validate_data_dir --contract "${datadir}" --test_sets "${_sets[*]}"
         stage_end 1
     fi
 
@@ -169,11 +151,11 @@ if ! "${skip_data_prep}"; then
         _dir=${dumpdir}/valid
         stage_start 2 "Render the validation set: ${datadir}/valid -> ${_dir}/ (logs in ${_dir}/log)"
         save_cmd "${_dir}"
+        need_table "${datadir}/valid/metadata.scp" 2 "renders the validation scenes it lists"
         _nj=$(wc -l < "${datadir}/valid/metadata.scp")
         [ "${_nj}" -le "${nj}" ] || _nj=${nj}
         ${train_cmd} JOB=1:"${_nj}" "${_dir}/log/render.JOB.log" \
-            ${python} -m s5tse.bin.render --dev_set_root "${corpus_root}" \
-                --metadata "${corpus_root}/data/dev_set/metadata/valid.json" \
+            ${python} -m s5tse.bin.render --data_dir "${datadir}/valid" \
                 --out_dir "${_dir}" --shard "JOB/${_nj}"
         ${python} -m s5tse.bin.make_soundscape_tables --soundscape_dir "${_dir}/soundscape" \
             --oracle_dir "${_dir}/oracle_target" --out_dir "${_dir}" \
@@ -191,6 +173,7 @@ train_all() {
     # shellcheck disable=SC2086
     eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
         --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
+    need_table "${datadir}/lang/classes.txt" "3-4" "trains on the classes it lists"
     for conf in $1; do
         exp=${expdir}/$(exp_tag "${conf}" "$2")
         save_cmd "${exp}"
@@ -198,8 +181,9 @@ train_all() {
         # shellcheck disable=SC2086
         ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/log/launch.log" \
             ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${conf}" \
-                --train_data "${corpus_root}" --valid_data "${corpus_root}" \
-                --classes "${datadir}/lang/classes.txt" --output_dir "${exp}" --ngpu "${ngpu}" $2
+                --train_data "${datadir}" --valid_data "${datadir}" \
+                --classes "${datadir}/lang/classes.txt" --synthesis "${synthesis_config}" \
+                --output_dir "${exp}" --ngpu "${ngpu}" $2
     done
 }
 
@@ -265,6 +249,7 @@ if ! "${skip_eval}"; then
                 fi
                 for _set in ${test_sets}; do
                     _dir=${_sep}/decode_${_labels}${decode_tag}_${_set}
+                    need_table "${datadir}/${_set}/wav.scp" 5 "decodes the mixtures it lists"
                     _nj=$(wc -l < "${datadir}/${_set}/wav.scp")
                     [ "${_nj}" -le "${nj}" ] || _nj=${nj}
                     save_cmd "${_dir}"
@@ -302,10 +287,13 @@ if ! "${skip_eval}"; then
                 ${python} -m s5tse.bin.score --data_dir "${datadir}/${_set}" --estimate_dir "${_dir}" \
                     --out_dir "${_dir}/scoring" --nj "${nj}" --unprocessed_row true
             done
-            _reported=false  # the official baseline numbers belong to the real dev test set
-            [ "${corpus_root}" = "${MINI_CORPUS}" ] || _reported=true
+            # scores that others reported for the (first) test set, when stage 1 wrote them
+            read -r -a _sets <<< "${test_sets}"
+            _reported=()
+            [ ! -f "${datadir}/${_sets[0]}/reported_results.tsv" ] \
+                || _reported=(--reported "${datadir}/${_sets[0]}/reported_results.tsv")
             ${python} -m s5tse.bin.show_results --expdir "${expdir}" --out "${results}" \
-                --reported "${_reported}"
+                ${_reported[@]+"${_reported[@]}"}
             log "Results: ${results} and ${expdir}/<system>/RESULTS.md"
         fi
         stage_end 6

@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
-"""Render DCASE 2026 Task 4 scene metadata into 4-ch FOA mixtures and oracle targets.
+"""Render scene metadata (official per-mixture JSONs) into 4-ch FOA mixtures and oracle targets.
 
 Usage:
 
-    # the official validation set (metadata/valid.json lists one JSON per mixture)
-    python -m s5tse.bin.render --dev_set_root /corpora/DCASE2026Task4Dataset \
-        --metadata /corpora/DCASE2026Task4Dataset/data/dev_set/metadata/valid.json \
-        --out_dir dump/valid --nj 8
+    # the validation scenes of the recipe (data/valid: metadata.scp + scene_root)
+    python -m s5tse.bin.render --data_dir data/valid --out_dir dump/valid --nj 8
 
-    # one JSON, or a folder of JSONs; 16-bit output like the official test files
-    python -m s5tse.bin.render --dev_set_root ROOT --metadata scenes/ --out_dir OUT --subtype PCM_16
+    # official JSONs whose paths start at the dataset root: a list, one JSON or a folder
+    python -m s5tse.bin.render --scene_root /corpora/DCASE2026Task4Dataset \
+        --metadata /corpora/DCASE2026Task4Dataset/data/dev_set/metadata/valid.json --out_dir OUT
+    python -m s5tse.bin.render --scene_root ROOT --metadata scenes/ --out_dir OUT --subtype PCM_16
 
-    # generate 500 scenes from the valid split (seeded), then render them
-    python -m s5tse.bin.render --dev_set_root ROOT --generate 500 --seed 0 --split valid \
-        --id_prefix mix_ --out_dir dump/synth_valid
+    # generate 500 scenes from the valid pools of data/ (seeded, the synthesis rules of
+    # conf/synthesis.yaml), then render them; --metadata_only writes just the scene table
+    python -m s5tse.bin.render --pools data --split valid --generate 500 --seed 0 \
+        --synthesis conf/synthesis.yaml --id_prefix mix_ --out_dir dump/synth_valid
 
     # the K-th of N contiguous shards (for run.pl JOB=1:N)
     ${decode_cmd} JOB=1:8 OUT/log/render.JOB.log \
-        python -m s5tse.bin.render --dev_set_root ROOT --metadata LIST --out_dir OUT --shard JOB/8
+        python -m s5tse.bin.render --data_dir data/valid --out_dir OUT --shard JOB/8
 
 Outputs (``<name>`` = the JSON file's stem, ``<n>`` = 0-based index of the event in
 ``fg_events``)::
@@ -25,14 +26,16 @@ Outputs (``<name>`` = the JSON file's stem, ``<n>`` = 0-based index of the event
     OUT/soundscape/<name>.wav                  [4, T] mixture, 32 kHz
     OUT/oracle_target/<name>_<n>_<label>.wav   mono dry reference of each target
     OUT/metadata/<id>.json, OUT/metadata.json  (--generate only; valid.json-style list)
+    OUT/metadata.scp, OUT/text, OUT/scene_root (--generate only: a scene table dir, the
+                                                data contract's valid/)
 
-``--dev_set_root`` is the dataset root (the folder holding ``data/``; ``.../data`` and
-``.../data/dev_set`` are accepted too): the paths inside the JSONs are relative to it.
-Files are written atomically; a rerun skips scenes whose outputs all exist and says
-how many. ``--nj N`` renders in N processes; the files are byte-identical to ``--nj 1``.
-In ``--generate`` mode every shard writes the same ``OUT/metadata.json`` and the JSONs
-of its own scenes (a scene depends only on the dataset listing, ``--seed`` and its id).
-On error ``render: error: ...`` goes to stderr and the exit status is 1.
+``--scene_root`` (also ``--dev_set_root``) is the folder the JSONs' relative paths start
+from (the dataset root for official JSONs). Files are written atomically; a rerun skips
+scenes whose outputs all exist and says how many. ``--nj N`` renders in N processes; the
+files are byte-identical to ``--nj 1``. In ``--generate`` mode every shard writes the same
+lists and the JSONs of its own scenes (a scene depends only on the pools, the rules,
+``--seed`` and its id). On error ``render: error: ...`` goes to stderr and the exit
+status is 1.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from s5tse.fileio.json_file import read_json
+from s5tse.simulate.generator import GeneratorConfig
 
 PROG = "render"
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
@@ -65,9 +69,16 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--dev_set_root",
-        required=True,
-        help="dataset root: the folder holding data/dev_set (or data/dev_set itself)",
+        "--scene_root", "--dev_set_root",
+        default=None,
+        help="the folder the JSONs' relative paths start from (the dataset root for "
+             "official JSONs); with --metadata",
+    )
+    parser.add_argument(
+        "--data_dir",
+        default=None,
+        help="a scene table dir (metadata.scp + scene_root, e.g. data/valid) instead of "
+             "--scene_root/--metadata",
     )
     parser.add_argument(
         "--metadata",
@@ -96,23 +107,30 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="generate N scenes with the official generator, then render them",
     )
+    gen.add_argument("--pools", default=None,
+                     help="the recipe's data/ dir whose <pool>_<split> tables to draw from")
+    gen.add_argument("--split", default="train", help="pool split: train, valid, ...")
     gen.add_argument("--seed", type=int, default=0, help="global seed of the generated scenes")
-    gen.add_argument("--split", default="train", help="source split: train or valid")
     gen.add_argument(
         "--id_prefix", default="mix_", help="scene ids are <id_prefix><zero-padded index>"
     )
+    gen.add_argument("--synthesis", default=None,
+                     help="synthesis rules YAML (conf/synthesis.yaml; default: the official "
+                          "2026 rules)")
     gen.add_argument(
         "--nevent_range",
-        default="0,3",
+        default=None,
         metavar="LO,HI",
-        help="number of targets per scene (0,3 tagger / 1,3 separator)",
+        help="number of targets per scene, over the rules (0,3 tagger / 1,3 separator)",
     )
     gen.add_argument(
         "--duration",
         type=float,
-        default=10.0,
-        help="scene length in seconds (max_event_dur = min(10, duration))",
+        default=None,
+        help="scene length in seconds, over the rules (max_event_dur = min(10, duration))",
     )
+    gen.add_argument("--metadata_only", action="store_true",
+                     help="write the scenes and their tables, render nothing")
     return parser
 
 
@@ -201,59 +219,103 @@ def render_one(json_path: str, root: str, out_dir: str, subtype: str) -> Tuple[s
 
 
 def generate_metadata(
-    args: argparse.Namespace, root: Path, out_dir: Path, k: int, n: int
-) -> List[Path]:
-    """Write the full ``metadata.json`` and generate this shard's JSONs (returned)."""
-    from s5tse.simulate.generator import GeneratorConfig, generate_scene
-    from s5tse.simulate.scene import write_metadata_list
+    args: argparse.Namespace, out_dir: Path, k: int, n: int
+) -> Tuple[Path, List[Path]]:
+    """Write the full lists and this shard's JSONs; returns ``(scene root, this shard's JSONs)``."""
+    from s5tse.fileio.contract import write_scene_root
+    from s5tse.fileio.table import write_table
+    from s5tse.labels import CLASSES_FILE, ClassInventory, InventoryError
+    from s5tse.simulate.generator import generate_scene
+    from s5tse.simulate.scene import padded_labels, write_metadata_list
     from s5tse.simulate.sources import SourceIndex
+    from s5tse.tasks.data import resolve_synthesis
+    from s5tse.utils.config import ConfigError
 
     count = args.generate
     if count < 1:
         raise RenderCliError(f"--generate must be >= 1, got {count}")
+    if not args.pools:
+        raise RenderCliError("--generate needs --pools (the recipe's data/ dir)")
     try:
-        cfg = GeneratorConfig(
-            nevent_range=_parse_range(args.nevent_range),
-            duration=args.duration,
-            max_event_dur=min(10.0, args.duration),
-        )
+        rules = resolve_synthesis(args.synthesis, "--synthesis")
+    except ConfigError as e:
+        raise RenderCliError(str(e)) from None
+    if args.nevent_range is not None:
+        rules["nevent_range"] = list(_parse_range(args.nevent_range))
+    if args.duration is not None:
+        rules["duration"] = args.duration
+        rules["max_event_dur"] = min(10.0, args.duration)
+    try:
+        cfg = GeneratorConfig.from_dict(rules)
     except ValueError as e:
         raise RenderCliError(str(e)) from None
+    inventory_file = Path(args.pools) / CLASSES_FILE
+    try:
+        classes = ClassInventory.read(inventory_file) if inventory_file.is_file() else None
+    except InventoryError as e:
+        raise RenderCliError(str(e)) from None
+    index = SourceIndex.from_data_dir(args.pools, split=args.split, classes=classes)
     width = max(4, len(str(count - 1)))
     ids = [f"{args.id_prefix}{i:0{width}d}" for i in range(count)]
     meta_dir = out_dir / "metadata"
     all_paths = [meta_dir / f"{i}.json" for i in ids]
     write_metadata_list(out_dir / "metadata.json", all_paths)
     mine = shard_items(list(zip(ids, all_paths)), k, n)  # noqa: B905 (python 3.9)
-    if not mine:
-        return []
-    index = SourceIndex(root, split=args.split)
+    if n == 1 or k == 1:  # the tables need every scene's labels: one writer
+        scenes = {i: generate_scene(index, cfg, args.seed, i) for i in ids}
+        write_table(out_dir / "metadata.scp", {i: str(p.resolve()) for i, p in zip(ids, all_paths)})
+        write_table(out_dir / "text", {i: " ".join(padded_labels(s.labels()))
+                                       for i, s in scenes.items()})
+        write_scene_root(out_dir, index.root)
     logging.info(index.summary())
     if index.missing_classes:
         logging.warning(
-            "target classes without a folder (never drawn): %s", " ".join(index.missing_classes)
+            "target classes without files (never drawn): %s", " ".join(index.missing_classes)
         )
     for scene_id, path in mine:
         generate_scene(index, cfg, args.seed, scene_id).to_json(path)
     logging.info("generated %d scene(s) (seed %d) -> %s", len(mine), args.seed, meta_dir)
-    return [p for _, p in mine]
+    return index.root, [p for _, p in mine]
+
+
+def scene_table(data_dir: str) -> Tuple[Path, List[Path]]:
+    """``(scene root, JSONs)`` of a scene table dir, in key order."""
+    from s5tse.fileio.contract import read_scene_root
+    from s5tse.fileio.table import TableError, read_table
+
+    table = Path(data_dir) / "metadata.scp"
+    try:
+        if not table.is_file():
+            raise TableError(f"{table}: missing (a scene table dir holds metadata.scp and "
+                             f"scene_root)")
+        return read_scene_root(data_dir), [Path(v) for v in read_table(table).values()]
+    except TableError as e:
+        raise RenderCliError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> None:
     from s5tse.simulate.scene import Scene
-    from s5tse.simulate.sources import resolve_dataset_root
 
     if args.nj < 1:
         raise RenderCliError(f"--nj must be >= 1, got {args.nj}")
     k, n = parse_shard(args.shard)
-    if (args.metadata is None) == (args.generate is None):
-        raise RenderCliError("give exactly one of --metadata and --generate")
-    root = resolve_dataset_root(args.dev_set_root)
+    modes = [args.metadata is not None, args.generate is not None, args.data_dir is not None]
+    if sum(modes) != 1:
+        raise RenderCliError("give exactly one of --metadata, --data_dir and --generate")
     out_dir = Path(args.out_dir)
 
     if args.generate is not None:
-        jsons = generate_metadata(args, root, out_dir, k, n)
+        root, jsons = generate_metadata(args, out_dir, k, n)
+        if args.metadata_only:
+            return
+    elif args.data_dir is not None:
+        root, jsons = scene_table(args.data_dir)
+        jsons = shard_items(jsons, k, n)
     else:
+        if not args.scene_root:
+            raise RenderCliError("--metadata needs --scene_root (the folder the JSONs' "
+                                 "relative paths start from)")
+        root = Path(args.scene_root)
         jsons = shard_items(collect_metadata(args.metadata), k, n)
 
     names = {}

@@ -4,8 +4,10 @@
 Usage:
 
     python -m s5tse.bin.show_results --expdir exp --out exp/RESULTS.md
-    # on the real development test set: add the official baseline rows, marked (reported)
-    python -m s5tse.bin.show_results --expdir exp --out exp/RESULTS.md --reported true
+    # add the rows that others reported for the test set (stage 1 writes the file for the
+    # real DCASE dev test set), marked (reported)
+    python -m s5tse.bin.show_results --expdir exp --out exp/RESULTS.md \
+        --reported data/test/reported_results.tsv
     # list extra configs (e.g. the decoding config) under every system
     python -m s5tse.bin.show_results --expdir exp --configs conf/decode.yaml
 
@@ -21,8 +23,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from s5tse.results.show import ResultsError, write_results
-from s5tse.utils.types import str2bool
+from s5tse.results.show import Reported, ResultsError, write_results
 
 PROG = "show_results"
 
@@ -36,9 +37,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expdir", default="exp", help="experiment root")
     parser.add_argument("--out", default=None,
                         help="combined RESULTS.md (default: <expdir>/RESULTS.md)")
-    parser.add_argument("--reported", type=str2bool, default=False,
-                        help="add the official 2026 baseline rows (reported, not measured); "
-                             "only for the real development test set")
+    parser.add_argument("--reported", default=None,
+                        help="reported_results.tsv of the test set: rows reported by others "
+                             "(copied, not measured), added to every table")
     parser.add_argument("--configs", nargs="*", default=[],
                         help="extra config files to list under every system")
     return parser
@@ -50,7 +51,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging("INFO")
     try:
-        written = write_results(args.expdir, args.out, reported=args.reported,
+        reported = Reported.read(args.reported) if args.reported else None
+        written = write_results(args.expdir, args.out, reported=reported,
                                 configs=args.configs)
     except (ResultsError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

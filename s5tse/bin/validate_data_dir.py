@@ -21,6 +21,8 @@ Usage:
 
     # require more tables than wav.scp
     python -m s5tse.bin.validate_data_dir data/test --required wav.scp,text,spk1.scp
+    # the recipe's whole data contract (s5tse/fileio/contract.py): pools, rooms, valid, test
+    python -m s5tse.bin.validate_data_dir --contract data --test_sets test
 
 Run it from the recipe directory: relative paths in tables are relative to the
 current directory. Pipe entries (``cmd |``) are never executed.
@@ -75,6 +77,15 @@ def get_parser() -> argparse.ArgumentParser:
         "--required", default="wav.scp",
         help="comma-separated tables that must exist",
     )
+    parser.add_argument(
+        "--contract", action="store_true",
+        help="data_dir is a recipe's data/: check every table of the data contract "
+             "(s5tse/fileio/contract.py) instead of one dir",
+    )
+    parser.add_argument(
+        "--test_sets", default="test",
+        help="with --contract: space-separated test-set dirs that must exist",
+    )
     return parser
 
 
@@ -99,6 +110,9 @@ def _has_inventory(data_dir: str) -> bool:
 
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
+    if args.contract:
+        contract(args)
+        return
     try:
         labels = read_labels(args.labels_file) if args.labels_file else None
         if labels is None and (args.classes or _has_inventory(args.data_dir)):
@@ -124,6 +138,20 @@ def main(cmd: Optional[List[str]] = None) -> None:
         f"{PROG}: {summary['data_dir']}: OK: {summary['num_utts']} utterances; "
         f"tables: {' '.join(summary['tables'])}; {audio}"
     )
+
+
+def contract(args: argparse.Namespace) -> None:
+    from s5tse.fileio.contract import check_recipe_data
+
+    try:
+        lines = check_recipe_data(args.data_dir, test_sets=args.test_sets.split(),
+                                  check_audio=not args.no_audio, sample_rate=args.sample_rate)
+    except (TableError, InventoryError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    for line in lines:
+        print(f"{PROG}: {line}")
+    print(f"{PROG}: {args.data_dir}: OK: the data contract holds")
 
 
 if __name__ == "__main__":

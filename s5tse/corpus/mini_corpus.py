@@ -42,6 +42,8 @@ from typing import Dict, List, Tuple, Union
 import numpy as np
 
 from s5tse.corpus.dcase import DCASE2026
+from s5tse.corpus.dev_set import scan_dev_set
+from s5tse.corpus.layout import DEV_SET
 from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
 from s5tse.fileio.sofa import write_sofa
 from s5tse.fileio.sound_scp import write_audio
@@ -54,7 +56,6 @@ from s5tse.corpus.procedural import (
 )
 from s5tse.simulate.scene import write_metadata_list
 from s5tse.simulate.shoebox import make_room
-from s5tse.simulate.sources import DEV_SET, SourceIndex
 
 PathLike = Union[str, "os.PathLike[str]"]
 MARKER = ".mini_corpus.json"
@@ -161,7 +162,7 @@ def _write_rooms(dev: Path, cfg: MiniCorpusConfig) -> None:
 
 
 def _valid_scenes(root: Path, dev: Path, cfg: MiniCorpusConfig) -> None:
-    index = SourceIndex(root, split="valid", classes=DCASE2026)
+    index = scan_dev_set(root, split="valid", classes=DCASE2026)
     gen = GeneratorConfig(nevent_range=(1, 3))
     paths = []
     for i in range(cfg.num_valid_scenes):
@@ -187,7 +188,7 @@ def _test_set(root: Path, dev: Path, cfg: MiniCorpusConfig) -> None:
     from s5tse.simulate.writer import write_rendered_scene  # noqa: WPS433 (keeps imports light)
     from s5tse.simulate.renderer import render_scene
 
-    index = SourceIndex(root, split="valid", classes=DCASE2026)
+    index = scan_dev_set(root, split="valid", classes=DCASE2026)
     out = dev / "synthesized" / "test"
     for i, gen in enumerate(scene_configs_for_test_set(cfg.num_test_scenes)):
         name = f"test_{i:04d}"

@@ -5,12 +5,14 @@ For a dataset root (the folder holding ``data/dev_set``) it writes, under ``out_
     sound_event_{train,valid}/  wav.scp text utt2group utt2num_samples   target events
     interference_{train,valid}/ wav.scp utt2class utt2num_samples        non-target events
     noise_{train,valid}/        wav.scp utt2num_samples                  4-ch background
-    rirs_{train,valid}/         rirs.scp                                 SOFA files
+    rirs_{train,valid}/         rirs.scp utt2num_channels utt2positions  SOFA files
     lang/                       classes.txt                              class inventory
-    valid/                      metadata.scp text                        validation scenes
+    valid/                      metadata.scp text scene_root             validation scenes
     test/                       wav.scp spk{1,2,3}.scp text utt2num_samples
+                                (+ reported_results.tsv, the official baseline's scores,
+                                for the real corpus)
 
-Keys are the file paths relative to the role folder without ``.wav``, whitespace replaced
+(the data contract, :mod:`s5tse.fileio.contract`). Keys are the file paths relative to the role folder without ``.wav``, whitespace replaced
 by ``_`` (``Speech/p001/p001_003``); ``text`` holds the class, ``utt2group`` the
 first-level sub-folder (the unit that same-class duplicates never share), ``utt2class``
 the interference class (it may contain spaces). Scene tables (``valid``, ``test``) hold
@@ -18,23 +20,28 @@ the labels of the 3 slots padded with ``silence``; ``spk{n}.scp`` lists the mixt
 whose slot n holds a source. Paths are absolute.
 
 Every audio header is read: an unreadable, empty or non-32-kHz file is an error naming
-it, nothing is skipped. Each table directory is validated after writing.
+it, nothing is skipped. The whole data contract is checked after writing.
 """
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Union
 
+from s5tse.corpus.dcase import DCASE2026, reported_results_tsv
+from s5tse.corpus.dev_set import scan_dev_set
+from s5tse.corpus.layout import DEV_SET
 from s5tse.corpus.testset import TestItem, scan_test_set
-from s5tse.fileio.datadir import validate_data_dir
+from s5tse.corpus.mini_corpus import MARKER as MINI_MARKER
+from s5tse.fileio.atomic import atomic_write_text
+from s5tse.fileio.contract import check_recipe_data, write_scene_root
 from s5tse.fileio.table import TableError, write_table
-from s5tse.corpus.dcase import DCASE2026
 from s5tse.labels import CLASSES_FILE, NUM_SLOTS
+from s5tse.results.show import REPORTED_FILE
+from s5tse.simulate.pools import PoolItem, pool_key, write_event_pool, write_room_pool
 from s5tse.simulate.scene import Scene, load_metadata_list
-from s5tse.simulate.sources import DEV_SET, DatasetError, SourceIndex
+from s5tse.simulate.sources import DatasetError, SourceFile, SourceIndex
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "valid")
@@ -46,84 +53,35 @@ class DataPrepError(ValueError):
 
 def file_key(rel: str) -> str:
     """Table key of a file path relative to its role folder: no ``.wav``, no whitespace."""
-    return re.sub(r"\s+", "_", rel[:-4] if rel.endswith(".wav") else rel)
+    return pool_key(rel)
 
 
-def _unique_keys(pairs: Iterable[Tuple[str, str]], where: str) -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    for key, rel in pairs:
-        if key in out:
-            raise DataPrepError(f"{where}: files {out[key]!r} and {rel!r} map to the same key {key!r}")
-        out[key] = rel
-    return out
+def _pool_items(index: SourceIndex, role: str, files: Sequence[SourceFile]) -> List[PoolItem]:
+    return [PoolItem(key=file_key(f.rel), path=str(index.abspath(role, f.rel)), label=f.label,
+                     group=f.group) for f in files]
 
 
-def _checked_frames(index: SourceIndex, role: str, rel: str, sample_rate: int,
-                    channels: int = 0) -> int:
-    info = index.info(role, rel)  # DatasetError for unreadable / empty files
-    path = index.abspath(role, rel)
-    if info.sample_rate != sample_rate:
-        raise DataPrepError(
-            f"{path}: {info.sample_rate} Hz, expected {sample_rate} (resample the corpus to "
-            f"{sample_rate} Hz; sources are not resampled on the fly)"
-        )
-    if channels and info.channels != channels:
-        raise DataPrepError(f"{path}: {info.channels} channels, expected {channels}")
-    return info.frames
-
-
-def _write_events(index: SourceIndex, out: Path, sample_rate: int) -> Counter:
-    """Target events of one split; returns the file count per class."""
+def _write_pools(index: SourceIndex, data: Path, split: str, sample_rate: int) -> Dict[str, object]:
+    """The four pool tables of one split; returns counts for the log."""
     if index.missing_classes:
         folder = index.root / index.foreground_dir / index.missing_classes[0]
-        raise DataPrepError(f"{folder}: missing class folder (every one of the 18 classes needs files)")
-    files = [f for label in index.fg_labels for f in index.fg_files[label]]
-    keys = _unique_keys(((file_key(f.rel), f.rel) for f in files), str(index.root / index.foreground_dir))
-    by_rel = {f.rel: f for f in files}
-    wav, text, group, frames = {}, {}, {}, {}
-    for key, rel in keys.items():
-        f = by_rel[rel]
-        wav[key] = str(index.abspath("foreground", rel))
-        text[key] = f.label
-        group[key] = re.sub(r"\s+", "_", f.group)
-        frames[key] = str(_checked_frames(index, "foreground", rel, sample_rate))
-    for name, table in (("wav.scp", wav), ("text", text), ("utt2group", group),
-                        ("utt2num_samples", frames)):
-        write_table(out / name, table)
-    return Counter(text.values())
-
-
-def _write_interference(index: SourceIndex, out: Path, sample_rate: int) -> int:
-    files = [f for label in index.int_labels for f in index.int_files[label]]
-    keys = _unique_keys(((file_key(f.rel), f.rel) for f in files), str(index.root / index.interference_dir))
-    by_rel = {f.rel: f for f in files}
-    wav = {k: str(index.abspath("interference", rel)) for k, rel in keys.items()}
-    cls = {k: by_rel[rel].label for k, rel in keys.items()}
-    frames = {k: str(_checked_frames(index, "interference", rel, sample_rate)) for k, rel in keys.items()}
-    for name, table in (("wav.scp", wav), ("utt2class", cls), ("utt2num_samples", frames)):
-        write_table(out / name, table)
-    return len(wav)
-
-
-def _write_noise_and_rirs(index: SourceIndex, noise_out: Path, rir_out: Path, sample_rate: int) -> None:
-    nchan = set()
-    rirs = {}
-    for rel in index.rooms:
-        room = index.room(rel, sample_rate)
-        nchan.add(room.nchan)
-        rirs[file_key(Path(rel).stem)] = str(index.root / rel)
-    if len(nchan) != 1:
-        raise DataPrepError(f"{index.root / index.room_dir}: rooms differ in receiver count {sorted(nchan)}")
-    channels = nchan.pop()
-    noise = {file_key(Path(rel).stem): rel for rel in index.noise_files}
-    wav = {k: str(index.abspath("background", rel)) for k, rel in noise.items()}
-    frames = {
-        k: str(_checked_frames(index, "background", rel, sample_rate, channels))
-        for k, rel in noise.items()
-    }
-    write_table(noise_out / "wav.scp", wav)
-    write_table(noise_out / "utt2num_samples", frames)
-    write_table(rir_out / "rirs.scp", rirs)
+        raise DataPrepError(f"{folder}: missing class folder (every class of the inventory "
+                            f"needs files)")
+    fg = [f for label in index.fg_labels for f in index.fg_files[label]]
+    write_event_pool(data / f"sound_event_{split}", _pool_items(index, "foreground", fg),
+                     sample_rate=sample_rate)
+    ints = [f for label in index.int_labels for f in index.int_files[label]]
+    write_event_pool(data / f"interference_{split}", _pool_items(index, "interference", ints),
+                     sample_rate=sample_rate, label_table="utt2class")
+    rooms = {file_key(Path(rel).stem): index.root / rel for rel in index.rooms}
+    channels = write_room_pool(data / f"rirs_{split}", rooms, sample_rate=sample_rate)
+    noise = [PoolItem(key=file_key(Path(rel).stem), path=str(index.abspath("background", rel)))
+             for rel in index.noise_files]
+    write_event_pool(data / f"noise_{split}", noise, sample_rate=sample_rate, channels=channels,
+                     label_table=None)
+    return {f"sound_event_{split}": Counter(f.label for f in fg),
+            f"interference_{split}": len(ints), f"noise_{split}": len(noise),
+            f"rirs_{split}": len(rooms)}
 
 
 def _padded(labels: Sequence[str]) -> str:
@@ -133,7 +91,7 @@ def _padded(labels: Sequence[str]) -> str:
 
 
 def write_valid_tables(root: Path, out: Path) -> int:
-    """``metadata.scp`` and ``text`` of the validation scenes in ``metadata/valid.json``."""
+    """``metadata.scp``, ``text`` and ``scene_root`` of the scenes in ``metadata/valid.json``."""
     meta, text = {}, {}
     for path in load_metadata_list(root / DEV_SET / "metadata" / "valid.json"):
         scene = Scene.from_json(path)  # checks the structure, naming the file
@@ -152,6 +110,7 @@ def write_valid_tables(root: Path, out: Path) -> int:
         text[path.stem] = _padded(scene.labels())
     write_table(out / "metadata.scp", meta)
     write_table(out / "text", text)
+    write_scene_root(out, root)
     return len(meta)
 
 
@@ -186,32 +145,19 @@ def prepare_data(corpus_root: PathLike, out_dir: PathLike, sample_rate: int = 32
     summary: Dict[str, object] = {}
     try:
         for split in SPLITS:
-            index = SourceIndex(root, split=split, classes=DCASE2026)
-            per_class = _write_events(index, out / f"sound_event_{split}", sample_rate)
-            summary[f"sound_event_{split}"] = per_class
-            summary[f"interference_{split}"] = _write_interference(
-                index, out / f"interference_{split}", sample_rate)
-            _write_noise_and_rirs(index, out / f"noise_{split}", out / f"rirs_{split}", sample_rate)
-            summary[f"noise_{split}"] = len(index.noise_files)
-            summary[f"rirs_{split}"] = len(index.rooms)
+            index = scan_dev_set(root, split=split, classes=DCASE2026)
+            summary.update(_write_pools(index, out, split, sample_rate))
         summary["valid"] = write_valid_tables(root, out / "valid")
         test = root / DEV_SET / "synthesized" / "test"
         summary["test"] = write_soundscape_tables(
             scan_test_set(test / "soundscape", test / "oracle_target"), out / "test", sample_rate)
+        if not (root / MINI_MARKER).is_file():  # the official numbers belong to the real set
+            atomic_write_text(out / "test" / REPORTED_FILE, reported_results_tsv())
     except (DatasetError, TableError) as e:
         raise DataPrepError(str(e)) from None
 
     DCASE2026.write(out / CLASSES_FILE)
-    labels = set(DCASE2026.classes)
-    for split in SPLITS:
-        validate_data_dir(out / f"sound_event_{split}", sample_rate=sample_rate, num_channels=1,
-                          labels=labels)
-        validate_data_dir(out / f"interference_{split}", sample_rate=sample_rate, num_channels=1)
-        validate_data_dir(out / f"noise_{split}", sample_rate=sample_rate)
-        validate_data_dir(out / f"rirs_{split}", required=("rirs.scp",))
-    validate_data_dir(out / "valid", required=("metadata.scp", "text"), labels=labels)
-    validate_data_dir(out / "test", sample_rate=sample_rate, num_channels=4, labels=labels,
-                      required=("wav.scp", "text"))
+    check_recipe_data(out, check_audio=True, sample_rate=sample_rate)
     return summary
 
 

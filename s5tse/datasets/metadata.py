@@ -1,12 +1,14 @@
-"""The official validation set: per-mixture JSONs of ``metadata/valid.json``, rendered.
+"""Validation scenes (``data/valid``: ``metadata.scp``), rendered on the fly.
 
-Each entry of ``valid.json`` names a scene JSON (reference §2.4); item ``i`` is that scene
-rendered at full length (no crop) with :func:`s5tse.simulate.renderer.render_scene`, so
-it is deterministic. Item dict as in :mod:`s5tse.datasets.targets`, ``id`` = JSON stem,
-``strong`` from the renderer's reference supports.
+Each entry of ``metadata.scp`` names a scene JSON (the official per-mixture format,
+reference §2.4) whose relative paths start at the folder named by ``scene_root`` (the data
+contract, :mod:`s5tse.fileio.contract`); item ``i`` is that scene rendered at full length
+(no crop) with :func:`s5tse.simulate.renderer.render_scene`, so it is deterministic. Items
+are in table (key) order. Item dict as in :mod:`s5tse.datasets.targets`, ``id`` = the
+table key, ``strong`` from the renderer's reference supports.
 
-    ds = MetadataDataset(root)                      # root/data/dev_set/metadata/valid.json
-    ds = MetadataDataset(root, "my/valid.json", frame_hop=640)
+    ds = MetadataDataset("data/valid", classes=ClassInventory.read("data/lang/classes.txt"))
+    ds = MetadataDataset("data/valid", frame_hop=640, classes=...)
 """
 from __future__ import annotations
 
@@ -21,8 +23,7 @@ from s5tse.datasets.onthefly import DEFAULT_FRAME_HOP
 from s5tse.datasets.targets import frame_activity, make_item, num_frames_for
 from s5tse.labels import ClassInventory
 from s5tse.simulate.renderer import render_scene
-from s5tse.simulate.scene import Scene, SceneError, load_metadata_list
-from s5tse.simulate.sources import DEV_SET, resolve_dataset_root
+from s5tse.simulate.scene import Scene, SceneError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -33,40 +34,41 @@ class MetadataDataset(torch.utils.data.Dataset):
     """Validation mixtures re-rendered from their metadata.
 
     Args:
-        dataset_root: folder holding ``data/dev_set`` (the scenes' paths are relative to it).
-        valid_json: the list file; None = ``<root>/data/dev_set/metadata/valid.json``.
+        scene_dir: a scene table dir (``metadata.scp``, ``scene_root``), e.g. ``data/valid``.
         frame_hop: samples per frame of ``strong``.
         want_dry: render the dry references (``dry`` is left out of the item otherwise).
         classes: the class inventory of the labels.
     Raises:
-        SceneError: unreadable list, two entries with the same JSON stem (the item id).
+        SceneError: a missing or malformed table (one line naming it).
     """
 
     def __init__(
         self,
-        dataset_root: PathLike,
-        valid_json: Optional[PathLike] = None,
+        scene_dir: PathLike,
         *,
         frame_hop: int = DEFAULT_FRAME_HOP,
         want_dry: bool = True,
         classes: ClassInventory,
     ) -> None:
+        from s5tse.fileio.contract import read_scene_root
+        from s5tse.fileio.table import TableError, read_table
+
         super().__init__()
         self.classes = classes
-        self.root: Path = resolve_dataset_root(dataset_root)
-        if valid_json is None:
-            valid_json = self.root / DEV_SET / "metadata" / "valid.json"
-        self.valid_json = Path(valid_json)
-        self.paths: List[Path] = load_metadata_list(self.valid_json)
-        self.ids: List[str] = [p.stem for p in self.paths]
-        seen: Dict[str, Path] = {}
-        for p in self.paths:
-            if p.stem in seen:
-                raise SceneError(
-                    f"{self.valid_json}: {p} and {seen[p.stem]} have the same name {p.stem!r} "
-                    f"(item ids must be unique)"
-                )
-            seen[p.stem] = p
+        self.scene_dir = Path(scene_dir)
+        table = self.scene_dir / "metadata.scp"
+        try:
+            if not table.is_file():
+                raise TableError(f"{table}: missing (the validation scenes; stage 1, "
+                                 f"local/data.sh, writes it)")
+            entries = read_table(table)
+            self.root: Path = read_scene_root(self.scene_dir)
+        except TableError as e:
+            raise SceneError(str(e)) from None
+        if not entries:
+            raise SceneError(f"{table}: no scenes")
+        self.ids: List[str] = list(entries)
+        self.paths: List[Path] = [Path(v) for v in entries.values()]
         if isinstance(frame_hop, bool) or int(frame_hop) != frame_hop or frame_hop <= 0:
             raise ValueError(f"frame_hop must be a positive integer, got {frame_hop!r}")
         self.frame_hop = int(frame_hop)
@@ -100,6 +102,6 @@ class MetadataDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(root={str(self.root)!r}, valid_json={str(self.valid_json)!r}, "
+            f"{type(self).__name__}(scene_dir={str(self.scene_dir)!r}, "
             f"items={len(self)}, frame_hop={self.frame_hop})"
         )

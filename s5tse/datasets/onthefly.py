@@ -16,7 +16,7 @@ frame-aligned starts that keep the crop inside the clip, drawn from
 span) does not overlap the crop becomes ``silence`` (zero reference, zero activity); slot
 positions are kept (:func:`crop_targets`).
 
-    ds = OnTheFlyDataset(root, generator={"nevent_range": [1, 3]}, num_items=10000,
+    ds = OnTheFlyDataset("data", generator={"nevent_range": [1, 3]}, num_items=10000,
                          crop_sec=4.0, classes=ClassInventory.read("data/lang/classes.txt"))
     ds.set_epoch(3)
     item = ds[0]      # dict, see s5tse.datasets.targets
@@ -26,9 +26,9 @@ positions are kept (:func:`crop_targets`).
 DataLoader notes: ``set_epoch`` changes the dataset object in the main process; workers
 get a copy when they start, i.e. at every epoch unless ``persistent_workers=True``. With
 persistent workers use explicit keys instead: ``ds[(epoch, i)]`` (e.g. from a sampler
-yielding ``(epoch, i)`` pairs). The :class:`~s5tse.simulate.sources.SourceIndex` is built
-lazily, once per process, and is not pickled (access ``ds.index`` in the main process
-before creating the loader to build it once and share it with forked workers).
+yielding ``(epoch, i)`` pairs). The :class:`~s5tse.simulate.sources.SourceIndex` is read
+from the pool tables when the dataset is made (a missing or bad table fails at start-up)
+and is not pickled: a spawned worker reads it again on first use.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from s5tse.labels import NUM_SLOTS, SILENCE, ClassInventory
 from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng, slot_permutation
 from s5tse.simulate.renderer import render_scene
 from s5tse.simulate.scene import Scene
-from s5tse.simulate.sources import SourceIndex, resolve_dataset_root
+from s5tse.simulate.sources import SourceIndex
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,7 +87,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     """Map-style dataset of generated scenes (see the module docstring).
 
     Args:
-        dataset_root: folder holding ``data/dev_set`` (or ``data/dev_set`` itself).
+        data_dir: the recipe's ``data/``: the pools ``<data_dir>/*_<split>`` (the data
+            contract, :mod:`s5tse.fileio.contract`).
         split: source split (``train`` / ``valid``); also the first part of the scene ids.
         generator: :class:`GeneratorConfig` or a dict of its fields (None = official
             defaults, ``nevent_range=(0, 3)``; the separator uses ``(1, 3)``).
@@ -96,12 +97,12 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         crop_sec: crop length in seconds (None = full clip).
         frame_hop: samples per frame of ``strong`` (1280 = 40 ms at 32 kHz).
         want_dry: render the dry references (``dry`` is left out of the item otherwise).
-        classes: the class inventory (target class folders outside it are an error).
+        classes: the class inventory (pool classes outside it are an error).
     """
 
     def __init__(
         self,
-        dataset_root: PathLike,
+        data_dir: PathLike,
         *,
         split: str = "train",
         generator: Union[GeneratorConfig, Mapping[str, Any], None] = None,
@@ -113,7 +114,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         classes: ClassInventory,
     ) -> None:
         super().__init__()
-        self.root: Path = resolve_dataset_root(dataset_root)
+        self.data_dir = Path(data_dir)
         self.split = split
         self.classes = classes
         if generator is None:
@@ -148,6 +149,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         self.crop_sec = crop_sec
         self.epoch = 0
         self._index: Optional[SourceIndex] = None
+        self.index  # read the pools now: a bad table fails at start-up
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
@@ -162,7 +164,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def index(self) -> SourceIndex:
         """The split's :class:`SourceIndex` (built on first use in this process)."""
         if self._index is None:
-            self._index = SourceIndex(self.root, split=self.split, classes=self.classes)
+            self._index = SourceIndex.from_data_dir(self.data_dir, split=self.split,
+                                                    classes=self.classes)
         return self._index
 
     # -------------------------------------------------------------------- epochs
@@ -220,7 +223,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Dict[str, Any]:
         scene_id = self.scene_id(key)
         scene = self.scene(key)
-        out = render_scene(scene, self.root, want_dry=self.want_dry)
+        out = render_scene(scene, self.index.root, want_dry=self.want_dry)
         t_len = out.mixture.shape[-1]
         labels = list(out.labels)
         spans = np.asarray(out.spans, dtype=np.int64).reshape(-1, 2)
@@ -245,7 +248,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         crop = "full" if self.crop_samples is None else f"{self.crop_samples} samples"
         return (
-            f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, "
+            f"{type(self).__name__}(data_dir={str(self.data_dir)!r}, split={self.split!r}, "
             f"seed={self.seed}, num_items={self.num_items}, epoch={self.epoch}, crop={crop}, "
             f"frame_hop={self.frame_hop}, nevent_range={tuple(self.cfg.nevent_range)})"
         )

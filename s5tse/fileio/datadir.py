@@ -6,7 +6,8 @@ Checks, stopping at the first problem with a one-line :class:`TableError`:
   parses: no blank lines, no duplicate keys, keys in ``LC_ALL=C`` byte order, a value
   on every line;
 - tables keyed by utterance (``wav.scp``, ``text``, ``text_spk{N}``, ``noise{N}.scp``,
-  ``dereverb{N}.scp``, ``utt2*``) have the key set of ``wav.scp``; reference tables
+  ``dereverb{N}.scp``, ``utt2*``) have the key set of ``wav.scp`` (of ``rirs.scp`` or
+  ``metadata.scp`` in a dir of rooms or of scenes); reference tables
   ``spk{N}.scp`` are sparse (a mixture has 0-3 sources): they hold exactly the mixtures
   whose N-th ``text`` label is not ``silence`` (a subset of ``wav.scp`` without ``text``);
 - ``spk2utt`` is the inverse of ``utt2spk``; ``utt2num_samples`` holds positive integers;
@@ -19,23 +20,8 @@ Checks, stopping at the first problem with a one-line :class:`TableError`:
 Relative paths in tables are relative to the current directory (the recipe
 directory), as in Kaldi.
 
-The recipe's data contract (what stage 1, ``local/data.sh``, writes under ``data/``)::
-
-    lang/classes.txt              the class inventory: one class a line, line order = model
-                                  output index; "silence" is never listed (s5tse.labels)
-    sound_event_{train,valid}/    target events: wav.scp, text (class), utt2group (first-level
-                                  sub-folder: same-class duplicates never share one),
-                                  utt2num_samples
-    interference_{train,valid}/   non-target events: wav.scp, utt2class, utt2num_samples
-    noise_{train,valid}/          multichannel background: wav.scp, utt2num_samples
-    rirs_{train,valid}/           rirs.scp (SOFA files; positions and receivers inside)
-    valid/                        validation scenes: metadata.scp (scene JSONs), text
-    test/                         pre-rendered test set: wav.scp, text (slot labels padded
-                                  with silence), spk{1,2,3}.scp (references), utt2num_samples
-
-Decoding and scoring (stages 5-6) read ``test/``, stage 2 renders ``valid/`` into ``dump/valid``
-(the same tables plus ``dump/lang``), and every stage takes the classes from ``lang/``; the
-training stages (3-4) still synthesise from the corpus root in the DCASE layout.
+The recipe's data contract (every table stage 1, ``local/data.sh``, writes under
+``data/``, and which stage reads it) is documented and checked in :mod:`s5tse.fileio.contract`.
 """
 from __future__ import annotations
 
@@ -53,6 +39,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 _TABLE_RE = re.compile(r"(.+\.scp|text|text_spk\d+|utt2.+|spk2utt)")
 _UTT_KEYED_RE = re.compile(r"(wav\.scp|text|text_spk\d+|(spk|noise|dereverb)\d+\.scp|utt2.+)")
 _REF_RE = re.compile(r"spk\d+\.scp")
+_PRIMARY_TABLES = ("wav.scp", "rirs.scp", "metadata.scp")  # the key set of a dir
 _ARK_OFFSET_RE = re.compile(r"(.+\.ark):\d+")  # feats.scp style "file.ark:1234"
 _MAX_LISTED = 3  # keys quoted in a key-set mismatch message
 
@@ -247,11 +234,13 @@ def validate_data_dir(
     if labels is not None and "text" in tables:  # "silence" pads the slots and is always valid
         _check_labels(d / "text", tables["text"], set(labels) | {SILENCE})
 
-    if "wav.scp" in tables:
+    primary = next((n for n in _PRIMARY_TABLES if n in tables), None)
+    if primary is not None:
         refs = [name for name in names if _REF_RE.fullmatch(name)]
         for name in names:
-            if name != "wav.scp" and name not in refs and _UTT_KEYED_RE.fullmatch(name):
-                check_same_keys(str(d / name), tables[name], str(d / "wav.scp"), tables["wav.scp"])
+            if name != primary and name not in refs and _UTT_KEYED_RE.fullmatch(name):
+                check_same_keys(str(d / name), tables[name], str(d / primary), tables[primary])
+    if "wav.scp" in tables:
         for name in refs:  # after text, whose slots they follow
             _check_reference_keys(d, name, tables)
     if ("utt2spk" in tables) != ("spk2utt" in tables):

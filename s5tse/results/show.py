@@ -21,13 +21,15 @@ Layout of the written Markdown (one table per system, one row per decoding direc
 
 Numbers are printed with three decimals, the parameter count as an integer, and a
 missing value as ``-``. The ``extra_rows`` of a scores.json become rows labelled
-``<decode dir> (<row name>)``. With ``reported=True`` every table also carries the
-official 2026 baseline numbers on the development test set, labelled
-``(reported)`` because they were copied from the task description, not measured here.
+``<decode dir> (<row name>)``. With ``reported`` (a test set's ``reported_results.tsv``,
+e.g. the official baseline numbers that stage 1 writes for the real DCASE dev test set)
+every table also carries those rows, labelled ``(reported)`` because they were copied,
+not measured here.
 Hand-written notes survive regeneration: everything from the line :data:`NOTES_MARKER` on
 in the existing combined file is appended to the new tables.
 
-    >>> written = write_results("exp", "exp/RESULTS.md", reported=True)   # doctest: +SKIP
+    >>> written = write_results("exp", "exp/RESULTS.md",
+    ...                         reported=Reported.read("data/test/reported_results.tsv"))  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -54,16 +56,47 @@ SCORES_RELPATH = os.path.join("scoring", "scores.json")
 NOTES_MARKER = "<!-- Notes below are kept by show_results -->"
 MISSING = "-"
 
-# Official DCASE 2026 Task 4 baseline on the development test set
-# (data/dev_set/synthesized/test), as reported by the organisers: (row label, CAPI-SDRi, Acc_mix, Acc_src).
-REPORTED_BASELINES: Tuple[Tuple[str, float, float, float], ...] = (
-    ("M2DAT_4c + ResUNetK (reported)", 8.489, 60.714, 70.394),
-    ("M2DAT_1c + ResUNetK (reported)", 8.171, 57.143, 67.147),
-)
-REPORTED_NOTE = (
-    "- rows marked (reported): official DCASE 2026 Task 4 baseline scores on the development "
-    "test set as reported by the task organisers; copied, NOT measured here"
-)
+#: A row copied from elsewhere: (label, CAPI-SDRi, Acc_mix, Acc_src), with the file's note.
+ReportedRow = Tuple[str, float, float, float]
+REPORTED_FILE = "reported_results.tsv"  # in a test set's data dir (the data contract)
+
+
+@dataclass
+class Reported:
+    """Scores reported by others for the test set (``reported_results.tsv``): ``# note`` lines,
+    then ``label<TAB>CAPI-SDRi<TAB>Acc_mix<TAB>Acc_src`` rows."""
+
+    rows: List[ReportedRow]
+    note: str
+
+    @classmethod
+    def read(cls, path: PathLike) -> "Reported":
+        rows: List[ReportedRow] = []
+        notes: List[str] = []
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ResultsError(f"{path}: cannot read: {e.strerror}") from None
+        for n, line in enumerate(lines, start=1):
+            if line.startswith("#"):
+                notes.append(line.lstrip("#").strip())
+                continue
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            try:
+                if len(fields) != 4:
+                    raise ValueError
+                rows.append((fields[0].strip(), *(float(v) for v in fields[1:])))
+            except ValueError:
+                raise ResultsError(f"{path}:{n}: expected label<TAB>CAPI-SDRi<TAB>Acc_mix<TAB>"
+                                   f"Acc_src, got {line!r}") from None
+        if not rows:
+            raise ResultsError(f"{path}: no rows")
+        return cls(rows, " ".join(notes) or f"copied from {path}")
+
+    def note_line(self) -> str:
+        return f"- rows marked (reported): {self.note}; copied, NOT measured here"
 
 
 class ResultsError(Exception):
@@ -212,7 +245,8 @@ def _row(cells: Sequence[str]) -> str:
     return "|" + "|".join(_cell(c) for c in cells) + "|"
 
 
-def table_rows(results: Sequence[DecodeResult], *, reported: bool = False) -> List[List[str]]:
+def table_rows(results: Sequence[DecodeResult], *,
+               reported: Optional[Reported] = None) -> List[List[str]]:
     """The table body: per decoding dir its row then its extra rows; reported rows last."""
     rows: List[List[str]] = []
     for res in results:
@@ -230,8 +264,8 @@ def table_rows(results: Sequence[DecodeResult], *, reported: bool = False) -> Li
                 MISSING,
             ])
     if reported:
-        for label, capi, acc_mix, acc_src in REPORTED_BASELINES:
-            rows.append([label, format_number(capi), format_number(acc_mix),
+        for label, capi, acc_mix, acc_src in reported.rows:
+            rows.append([f"{label} (reported)", format_number(capi), format_number(acc_mix),
                          format_number(acc_src), MISSING, MISSING])
     return rows
 
@@ -241,7 +275,7 @@ def format_system_section(
     results: Sequence[DecodeResult],
     *,
     expdir: PathLike,
-    reported: bool = False,
+    reported: Optional[Reported] = None,
     configs: Sequence[str] = (),
 ) -> str:
     """``## <system>`` with its configs, the table and per-decode notes (no trailing newline)."""
@@ -268,7 +302,7 @@ def format_system_section(
         if notes:
             lines.append(f"- {res.name}: {'; '.join(notes)}")
     if reported:
-        lines.append(REPORTED_NOTE)
+        lines.append(reported.note_line())
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines)
@@ -295,7 +329,7 @@ def format_results(
     *,
     expdir: PathLike,
     env_block: str,
-    reported: bool = False,
+    reported: Optional[Reported] = None,
     configs: Sequence[str] = (),
 ) -> str:
     """The whole RESULTS.md text (ends with a newline)."""
@@ -321,7 +355,7 @@ def write_results(
     expdir: PathLike,
     out: Optional[PathLike] = None,
     *,
-    reported: bool = False,
+    reported: Optional[Reported] = None,
     configs: Sequence[str] = (),
     env_info: Optional[Mapping[str, Any]] = None,
 ) -> List[Path]:
@@ -330,7 +364,8 @@ def write_results(
     Args:
         expdir: the experiment root holding ``<system>/decode_*/scoring/scores.json``.
         out: the combined file.
-        reported: add the official baseline rows (only meaningful on the real dev test set).
+        reported: rows reported by others for the test set (:class:`Reported`), appended
+            to every table and marked ``(reported)``.
         configs: extra config files to list under every system (after its config.yaml).
         env_info: a :func:`collect_env_info` dict; collected now when None.
     Returns:

@@ -19,8 +19,8 @@ Draws, in this order (every ``randint`` includes both ends):
 5. each duplicate: a label uniform among the distinct labels drawn in 4; the
    candidate positions are those whose direction (unit vector from the origin) is
    more than ``dupse_min_angle`` degrees from every event of that label so far, the
-   candidate files those whose group (first ``dupse_exclusion_folder_depth``
-   levels below the class folder) no event of that label uses yet; position and
+   candidate files those whose exclusion group (first ``dupse_exclusion_folder_depth``
+   levels, :meth:`SourceIndex.exclusion_group`) no event of that label uses yet; position and
    file uniform among the candidates, then SNR and timing. **If there is no
    candidate position or no candidate file, the duplicate is replaced by an event
    of a new distinct label** (uniform among the classes not drawn yet; dropped
@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from s5tse.simulate.scene import Event, Scene, room_config, room_dict
-from s5tse.simulate.sources import DatasetError, SourceFile, SourceIndex, group_of
+from s5tse.simulate.sources import DatasetError, SourceFile, SourceIndex
 
 
 @dataclass
@@ -210,8 +210,9 @@ class _Draw:
         ok &= np.linalg.norm(self.positions, axis=-1) > 0
         cand_pos = np.flatnonzero(ok)
         depth = cfg.dupse_exclusion_folder_depth
-        used = {group_of(e.source_file, depth) for e in same}
-        cand_files = [f for f in self.index.fg_files[label] if group_of(f.rel, depth) not in used]
+        used = {self.index.exclusion_group(e.source_file, depth) for e in same}
+        cand_files = [f for f in self.index.fg_files[label]
+                      if self.index.exclusion_group(f.rel, depth) not in used]
         if len(cand_pos) == 0 or not cand_files:
             return None
         pos_idx = int(cand_pos[self.pick(len(cand_pos))])

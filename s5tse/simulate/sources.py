@@ -1,31 +1,32 @@
-"""Index of the source material of the DCASE 2026 Task 4 development set.
+"""The source material the scene generator draws from: one split of the pool tables.
 
-:class:`SourceIndex` lists, for one split (``train`` or ``valid``), the files the
-scene generator draws from (paths below are relative to the dataset root, the folder
-that holds ``data/``)::
+:class:`SourceIndex` holds, for one split (``train``, ``valid``, ...), the target events
+(with their class and exclusion group), the interference events (with their class), the
+background-noise files and the rooms (SOFA files). It is built from the Kaldi-style pool
+tables that stage 1 writes (:meth:`SourceIndex.from_data_dir`, the data contract in
+:mod:`s5tse.fileio.datadir`)::
 
-    data/dev_set/sound_event/<split>/<Label>/**/*.wav     target events
-    data/dev_set/interference/<split>/<class>/**/*.wav    interference events
-    data/dev_set/noise/<split>/*.wav                      4-ch background noise
-    data/dev_set/room_ir/<split>/*.sofa                   FOA RIRs
+    <data>/sound_event_<split>/    wav.scp text utt2group utt2num_samples
+    <data>/interference_<split>/   wav.scp utt2class utt2num_samples
+    <data>/noise_<split>/          wav.scp utt2num_samples
+    <data>/rirs_<split>/           rirs.scp utt2num_channels utt2positions
 
-Event files are found recursively below their class folder (nested sub-folders are
-allowed) and kept in sorted order (code-point order of the relative path, the same
-as ``LC_ALL=C``), so the index, and the scenes drawn from it, do not depend on the
-file system's listing order. Names starting with ``.`` are skipped. Each event file
-remembers its *group*: the first-level entry below its class folder
-(``Speech/p001/x.wav`` -> ``p001``; a file directly in the class folder is its own
-group), used to keep same-class duplicates apart (different speaker/object).
+or by a corpus parser that lists the files itself (the DCASE folder layout:
+:func:`s5tse.corpus.dev_set.scan_dev_set`).
+
+Every list is sorted by path (code-point order, the same as ``LC_ALL=C``), so the index,
+and the scenes drawn from it, depend only on the files, never on the table or
+file-system order. Scene JSONs name a file by its role directory and its path below it
+(:attr:`SourceIndex.root` + ``foreground_dir`` + ``source_file``); for tables the role
+directory is the deepest folder holding all the role's files.
 
 Audio headers (duration, channels) are read lazily with ``soundfile.info`` and cached;
 SOFA files are opened on first use (:meth:`SourceIndex.room`).
 
-Errors are :class:`DatasetError` with one line naming the offending path: missing
-``sound_event/<split>`` folder, an empty or unknown class folder, no noise or no room
-files, an unreadable or zero-length wav.
+Errors are :class:`DatasetError` with one line naming the offending path.
 
-    index = SourceIndex("/corpora/DCASE2026Task4Dataset", split="train")
-    index.fg_labels                      # classes present (inventory order, else sorted)
+    index = SourceIndex.from_data_dir("data", split="train", classes=inventory)
+    index.fg_labels                      # classes present (inventory order)
     index.fg_files["Speech"][0].rel      # 'Speech/p001/p001_001.wav'
     index.duration("foreground", "Speech/p001/p001_001.wav")
 """
@@ -35,7 +36,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -44,7 +45,13 @@ from s5tse.labels import ClassInventory
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-DEV_SET = "data/dev_set"
+#: role -> the pool table directory prefix (``<data>/<prefix>_<split>``)
+POOL_DIRS = {
+    "foreground": "sound_event",
+    "interference": "interference",
+    "background": "noise",
+    "rooms": "rirs",
+}
 
 
 class DatasetError(ValueError):
@@ -57,7 +64,7 @@ class SourceFile:
 
     rel: str
     label: str
-    group: str  # first-level entry below the class folder
+    group: str  # exclusion group: same-class duplicates never share one
 
 
 @dataclass(frozen=True)
@@ -75,31 +82,12 @@ class AudioInfo:
 class RoomInfo:
     """What the generator needs from a SOFA file (the RIRs themselves stay in load_sofa's cache)."""
 
-    rel: str  # relative to the dataset root, e.g. data/dev_set/room_ir/train/x.sofa
+    rel: str  # relative to the index root, e.g. data/dev_set/room_ir/train/x.sofa
     positions: np.ndarray  # [M, 3] float64 Cartesian source positions
     nchan: int
     nrir: int
     rir_len: int
     sample_rate: int
-
-
-def resolve_dataset_root(path: PathLike) -> Path:
-    """The dataset root (folder holding ``data/dev_set``) for ``path``.
-
-    Accepts the root itself, its ``data`` folder or ``data/dev_set``. Raises
-    DatasetError if none of them holds ``data/dev_set``.
-    """
-    p = Path(path)
-    if (p / DEV_SET).is_dir():
-        return p
-    if p.name == "data" and (p.parent / DEV_SET).is_dir():
-        return p.parent
-    if p.name == "dev_set" and p.parent.name == "data" and p.is_dir():
-        return p.parent.parent
-    raise DatasetError(
-        f"{os.fspath(path)}: not a dataset root (expected a folder holding data/dev_set, "
-        f"or data/dev_set itself)"
-    )
 
 
 def group_of(rel: str, depth: int = 1) -> str:
@@ -112,117 +100,146 @@ def group_of(rel: str, depth: int = 1) -> str:
     return "/".join(parts[: max(1, depth)])
 
 
-def _walk_wavs(folder: Path) -> List[str]:
-    """Sorted ``*.wav`` paths below ``folder``, relative to it (posix), recursively."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(folder).as_posix()
-        for name in filenames:
-            if name.startswith(".") or not name.endswith(".wav"):
-                continue
-            found.append(name if rel_dir == "." else f"{rel_dir}/{name}")
-    return sorted(found)
+def _common_dir(paths: Sequence[str]) -> str:
+    """The deepest folder holding every path (absolute, posix)."""
+    return os.path.commonpath([os.path.dirname(p) for p in paths])
 
 
-def _class_folders(folder: Path) -> List[str]:
-    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+def _relative(paths: Sequence[str], base: str) -> List[str]:
+    return [Path(os.path.relpath(p, base)).as_posix() for p in paths]
 
 
 class SourceIndex:
     """Sorted lists of the event, interference, noise and room files of one split.
 
+    Build it with :meth:`from_data_dir` (the pool tables) or a corpus parser
+    (:func:`s5tse.corpus.dev_set.scan_dev_set`); the constructor takes the lists.
+
     Args:
-        dataset_root: folder holding ``data/dev_set`` (``data/dev_set`` itself is
-            accepted too).
-        split: ``train`` or ``valid`` (any sub-folder name works).
+        root: the folder that the role directories are relative to.
+        split: the split name (``train``, ``valid``, ...).
+        role_dirs: ``{"foreground", "interference", "background", "rooms"}`` -> folder
+            relative to ``root`` (``rooms`` is informational: room paths are relative to
+            ``root`` themselves).
+        fg_files: ``{label: [SourceFile, ...]}``; labels in inventory order.
+        int_files: ``{class: [SourceFile, ...]}`` (may be empty).
+        noise_files: noise wavs, relative to the background directory.
+        rooms: SOFA files, relative to ``root``.
+        missing_classes: inventory classes without files (the generator never draws them).
+        path_groups: exclusion groups come from the file paths (:func:`group_of` at the
+            generator's depth), not from ``SourceFile.group``.
 
     Attributes:
-        root: the dataset root.
-        foreground_dir, interference_dir, background_dir, room_dir: the role folders,
-            relative to the root (as written into scene JSONs).
-        fg_labels: target classes that have a folder, in inventory order (code-point order
-            of the folder names without an inventory).
-        missing_classes: inventory classes without a folder (the generator never draws
-            them); empty without an inventory.
-        fg_files: ``{label: [SourceFile, ...]}`` sorted by path.
-        int_labels: interference classes (sorted), empty if the folder is missing.
-        int_files: ``{class: [SourceFile, ...]}``.
-        noise_files: noise wavs, relative to ``background_dir``.
-        rooms: SOFA files, relative to the root.
+        root, split, fg_files, int_files, noise_files, rooms, missing_classes: as given.
+        foreground_dir, interference_dir, background_dir, room_dir: the role folders.
+        fg_labels: the target classes present, in inventory order.
+        int_labels: interference classes (sorted).
     """
 
-    def __init__(self, dataset_root: PathLike, split: str = "train",
-                 classes: Optional[ClassInventory] = None) -> None:
-        self.root = resolve_dataset_root(dataset_root)
+    def __init__(
+        self,
+        *,
+        root: PathLike,
+        split: str,
+        role_dirs: Mapping[str, str],
+        fg_files: Mapping[str, List[SourceFile]],
+        int_files: Mapping[str, List[SourceFile]],
+        noise_files: Sequence[str],
+        rooms: Sequence[str],
+        missing_classes: Sequence[str] = (),
+        path_groups: bool = False,
+    ) -> None:
+        self.root = Path(root)
         self.split = split
-        self.foreground_dir = f"{DEV_SET}/sound_event/{split}"
-        self.interference_dir = f"{DEV_SET}/interference/{split}"
-        self.background_dir = f"{DEV_SET}/noise/{split}"
-        self.room_dir = f"{DEV_SET}/room_ir/{split}"
+        self.foreground_dir = role_dirs["foreground"]
+        self.interference_dir = role_dirs["interference"]
+        self.background_dir = role_dirs["background"]
+        self.room_dir = role_dirs["rooms"]
+        self.fg_files: Dict[str, List[SourceFile]] = {k: sorted(v, key=lambda f: f.rel)
+                                                      for k, v in fg_files.items()}
+        self.fg_labels: List[str] = list(self.fg_files)
+        self.int_labels: List[str] = sorted(int_files)
+        self.int_files: Dict[str, List[SourceFile]] = {
+            k: sorted(int_files[k], key=lambda f: f.rel) for k in self.int_labels}
+        self.noise_files: List[str] = sorted(noise_files)
+        self.rooms: List[str] = sorted(rooms)
+        self.missing_classes: List[str] = list(missing_classes)
+        self.path_groups = bool(path_groups)
+        self._group: Dict[str, str] = {f.rel: f.group for v in self.fg_files.values() for f in v}
         self._info: Dict[Path, AudioInfo] = {}
         self._rooms: Dict[str, RoomInfo] = {}
-
-        fg_root = self.root / self.foreground_dir
-        if not fg_root.is_dir():
-            raise DatasetError(f"{fg_root}: no such folder (target sound events)")
-        present = _class_folders(fg_root)
-        if classes is None:
-            self.fg_labels: List[str] = sorted(present)
-            self.missing_classes: List[str] = []
-        else:
-            unknown = [c for c in present if c not in classes]
-            if unknown:
-                raise DatasetError(
-                    f"{fg_root / unknown[0]}: unknown target class folder {unknown[0]!r} "
-                    f"(expected one of the {classes.num_classes} classes of the inventory)"
-                )
-            self.fg_labels = [c for c in classes if c in present]
-            self.missing_classes = [c for c in classes if c not in present]
         if not self.fg_labels:
-            raise DatasetError(f"{fg_root}: no target class folders")
-        self.fg_files = self._scan_classes(fg_root, self.fg_labels)
-
-        int_root = self.root / self.interference_dir
-        if int_root.is_dir():
-            self.int_labels: List[str] = _class_folders(int_root)
-            self.int_files = self._scan_classes(int_root, self.int_labels)
-        else:
-            self.int_labels, self.int_files = [], {}
-
-        noise_root = self.root / self.background_dir
-        if not noise_root.is_dir():
-            raise DatasetError(f"{noise_root}: no such folder (background noise)")
-        self.noise_files: List[str] = sorted(
-            e.name
-            for e in os.scandir(noise_root)
-            if e.name.endswith(".wav") and not e.name.startswith(".") and e.is_file()
-        )
+            raise DatasetError(f"{self.root / self.foreground_dir}: no target events")
         if not self.noise_files:
-            raise DatasetError(f"{noise_root}: no noise .wav files")
-
-        room_root = self.root / self.room_dir
-        if not room_root.is_dir():
-            raise DatasetError(f"{room_root}: no such folder (room impulse responses)")
-        self.rooms: List[str] = sorted(
-            f"{self.room_dir}/{e.name}"
-            for e in os.scandir(room_root)
-            if e.name.endswith(".sofa") and not e.name.startswith(".") and e.is_file()
-        )
+            raise DatasetError(f"{self.root / self.background_dir}: no background noise files")
         if not self.rooms:
-            raise DatasetError(f"{room_root}: no .sofa files")
+            raise DatasetError(f"{self.root / self.room_dir}: no rooms (SOFA files)")
 
-    @staticmethod
-    def _scan_classes(root: Path, labels: List[str]) -> Dict[str, List[SourceFile]]:
-        files = {}
-        for label in labels:
-            rels = _walk_wavs(root / label)
-            if not rels:
-                raise DatasetError(f"{root / label}: class folder has no .wav files")
-            files[label] = [
-                SourceFile(rel=f"{label}/{r}", label=label, group=r.split("/", 1)[0]) for r in rels
-            ]
-        return files
+    # ------------------------------------------------------------ from tables
+    @classmethod
+    def from_data_dir(cls, data_dir: PathLike, split: str = "train",
+                      classes: Optional[ClassInventory] = None) -> "SourceIndex":
+        """The index of ``split`` from the pool tables under ``data_dir`` (module docstring).
+
+        Raises:
+            DatasetError: one line naming the missing or malformed table (and the stage
+                that writes it).
+        """
+        data = Path(data_dir)
+        fg_dir = data / f"{POOL_DIRS['foreground']}_{split}"
+        wav = _read_pool_table(fg_dir, "wav.scp")
+        text = _read_pool_table(fg_dir, "text", wav)
+        group = _read_pool_table(fg_dir, "utt2group", wav)
+        fg_paths = {k: _audio_path(fg_dir / "wav.scp", k, v) for k, v in wav.items()}
+        for key, label in text.items():
+            if classes is not None and label not in classes:
+                raise DatasetError(
+                    f"{fg_dir / 'text'}: key {key!r}: class {label!r} is not in the class "
+                    f"inventory{classes.suggestion(label)}")
+        int_dir = data / f"{POOL_DIRS['interference']}_{split}"
+        int_paths: Dict[str, str] = {}
+        int_class: Dict[str, str] = {}
+        if int_dir.is_dir():
+            iwav = _read_pool_table(int_dir, "wav.scp")
+            int_class = _read_pool_table(int_dir, "utt2class", iwav)
+            int_paths = {k: _audio_path(int_dir / "wav.scp", k, v) for k, v in iwav.items()}
+        noise_dir = data / f"{POOL_DIRS['background']}_{split}"
+        noise_paths = {k: _audio_path(noise_dir / "wav.scp", k, v)
+                       for k, v in _read_pool_table(noise_dir, "wav.scp").items()}
+        rir_dir = data / f"{POOL_DIRS['rooms']}_{split}"
+        room_paths = {k: _audio_path(rir_dir / "rirs.scp", k, v)
+                      for k, v in _read_pool_table(rir_dir, "rirs.scp").items()}
+
+        dirs = {
+            "foreground": _common_dir(list(fg_paths.values())),
+            "interference": _common_dir(list(int_paths.values())) if int_paths else "",
+            "background": _common_dir(list(noise_paths.values())),
+        }
+        root = _common_dir([d + os.sep for d in dirs.values() if d]
+                           + list(room_paths.values()))
+        dirs["rooms"] = _common_dir(list(room_paths.values()))
+
+        def files(paths: Dict[str, str], labels: Dict[str, str], groups: Dict[str, str],
+                  base: str) -> Dict[str, List[SourceFile]]:
+            out: Dict[str, List[SourceFile]] = {}
+            keys = list(paths)
+            for key, rel in zip(keys, _relative([paths[k] for k in keys], base)):
+                out.setdefault(labels[key], []).append(
+                    SourceFile(rel=rel, label=labels[key], group=groups.get(key, rel)))
+            return out
+
+        fg = files(fg_paths, text, group, dirs["foreground"])
+        order = list(classes) if classes is not None else sorted(fg)
+        fg = {c: fg[c] for c in order if c in fg}
+        missing = [c for c in order if c not in fg]
+        ints = files(int_paths, int_class, {}, dirs["interference"]) if int_paths else {}
+        rel_dirs = {k: Path(os.path.relpath(v, root)).as_posix() if v else ""
+                    for k, v in dirs.items()}
+        return cls(
+            root=root, split=split, role_dirs=rel_dirs, fg_files=fg, int_files=ints,
+            noise_files=_relative(list(noise_paths.values()), dirs["background"]),
+            rooms=_relative(list(room_paths.values()), root), missing_classes=missing,
+        )
 
     # ------------------------------------------------------------------ lookups
     def role_dir(self, role: str) -> str:
@@ -235,6 +252,12 @@ class SourceIndex:
     def abspath(self, role: str, rel: str) -> Path:
         """Absolute path of ``rel`` (relative to the role's directory)."""
         return self.root / self.role_dir(role) / rel
+
+    def exclusion_group(self, rel: str, depth: int = 1) -> str:
+        """The group (first ``depth`` levels) that same-class duplicates never share."""
+        if self.path_groups:
+            return group_of(rel, depth)
+        return "/".join(self._group[rel].split("/")[: max(1, depth)])
 
     def info(self, role: str, rel: str) -> AudioInfo:
         """Header of a wav (cached). Raises DatasetError for unreadable or empty files."""
@@ -267,15 +290,8 @@ class SourceIndex:
         cached = self._rooms.get(key)
         if cached is not None:
             return cached
-        from s5tse.fileio.sofa import load_sofa  # lazy: only generation/rendering needs SOFA
-
         path = self.root / rel
-        try:
-            rirs = load_sofa(str(path), sample_rate=sample_rate)
-        except DatasetError:
-            raise
-        except Exception as e:  # sofa reader errors vary (OSError, ValueError, ...)
-            raise DatasetError(f"{path}: cannot read SOFA file: {e}") from None
+        rirs = read_room(path, sample_rate)
         m, r, n = rirs.ir.shape
         info = RoomInfo(
             rel=rel,
@@ -297,3 +313,47 @@ class SourceIndex:
             f"{n_int} interference files in {len(self.int_labels)} classes, "
             f"{len(self.noise_files)} noise files, {len(self.rooms)} rooms"
         )
+
+
+def read_room(path: PathLike, sample_rate: int = 32000):
+    """``s5tse.fileio.sofa.load_sofa`` with its errors as one-line :class:`DatasetError`."""
+    from s5tse.fileio.sofa import load_sofa  # lazy: only generation/rendering needs SOFA
+
+    try:
+        return load_sofa(str(path), sample_rate=sample_rate)
+    except DatasetError:
+        raise
+    except Exception as e:  # sofa reader errors vary (OSError, ValueError, ...)
+        raise DatasetError(f"{path}: cannot read SOFA file: {e}") from None
+
+
+def _read_pool_table(folder: Path, name: str,
+                     ref: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """A pool table; with ``ref`` (the folder's wav.scp) its keys must be the same."""
+    from s5tse.fileio.datadir import check_same_keys
+    from s5tse.fileio.table import TableError, read_table
+
+    path = folder / name
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: missing (stage 1, local/data.sh, writes it; training synthesises its "
+            f"mixtures from the {folder.name} pool; see the data contract in "
+            f"s5tse.fileio.datadir)")
+    try:
+        table = read_table(path)
+        if ref is not None:
+            check_same_keys(str(path), table, str(folder / "wav.scp"), ref)
+    except TableError as e:
+        raise DatasetError(str(e)) from None
+    if not table:
+        raise DatasetError(f"{path}: empty table")
+    return table
+
+
+def _audio_path(table: Path, key: str, value: str) -> str:
+    from s5tse.fileio.sound_scp import is_pipe
+
+    if is_pipe(value):
+        raise DatasetError(f"{table}: key {key!r}: pipes are not supported for source "
+                           f"material (the generator reads file headers), got {value!r}")
+    return os.path.abspath(value)

@@ -84,7 +84,9 @@ class AbsTask:
     requires_data: bool = True
     #: True for tasks on labelled sound classes: a top-level ``classes`` key (the class
     #: inventory file, recorded as the list; :func:`s5tse.tasks.data.resolve_classes`) and
-    #: ``classes`` (a :class:`~s5tse.labels.ClassInventory`) passed to the datasets.
+    #: ``classes`` (a :class:`~s5tse.labels.ClassInventory`) passed to the datasets; a
+    #: top-level ``synthesis`` key (the synthesis rules YAML, recorded as the mapping;
+    #: :func:`s5tse.tasks.data.resolve_synthesis`) passed to datasets that synthesise.
     uses_classes: bool = False
 
     # --------------------------------------------------------------- config
@@ -122,6 +124,7 @@ class AbsTask:
         extra = dict(self.task_defaults())
         if self.uses_classes:
             extra["classes"] = None
+            extra["synthesis"] = None
         clash = sorted(set(extra) & set(out))
         if clash:
             raise ValueError(f"task '{self.name}': task_defaults redefine {clash}")
@@ -149,18 +152,27 @@ class AbsTask:
             c.registry.get(name)  # unknown name -> one-line error with the choices
             out[c.conf_key] = c.registry.resolve_conf(name, out.get(c.conf_key) or {}, c.injected)
         if self.uses_classes:
-            from s5tse.tasks.data import resolve_classes
+            from s5tse.tasks.data import resolve_classes, resolve_synthesis
 
             out["classes"] = resolve_classes(out.get("classes"))
+            out["synthesis"] = resolve_synthesis(out.get("synthesis"))
         return out
 
-    def dataset_kwargs(self, config: Mapping[str, Any]) -> Dict[str, Any]:
-        """Engine-supplied dataset arguments besides data dir, split, seed and size."""
+    def dataset_kwargs(self, config: Mapping[str, Any], key: str = "train_dataset") -> Dict[str, Any]:
+        """Engine-supplied dataset arguments besides data dir, split, seed and size: the
+        ``classes`` and, for datasets that synthesise (a ``synthesis`` parameter), the
+        synthesis rules."""
         if not self.uses_classes:
             return {}
+        import inspect
+
         from s5tse.tasks.data import inventory_of
 
-        return {"classes": inventory_of(config)}
+        out: Dict[str, Any] = {"classes": inventory_of(config)}
+        c = self.choice(key)
+        if "synthesis" in inspect.signature(c.registry.get(config[c.key])).parameters:
+            out["synthesis"] = dict(config.get("synthesis") or {})
+        return out
 
     # -------------------------------------------------------------- builders
     def build_choice(self, key: str, config: Mapping[str, Any], **injected: Any) -> Any:
@@ -182,7 +194,7 @@ class AbsTask:
         """
         return self.build_choice(
             "train_dataset", config, data_dir=data_dir, split="train",
-            seed=config["seed"], num_items=num_items, **self.dataset_kwargs(config),
+            seed=config["seed"], num_items=num_items, **self.dataset_kwargs(config, "train_dataset"),
         )
 
     def build_valid_dataset(
@@ -191,7 +203,7 @@ class AbsTask:
         """Validation data (fixed: the same items every time)."""
         return self.build_choice(
             "valid_dataset", config, data_dir=data_dir, split="valid", seed=config["seed"],
-            **self.dataset_kwargs(config),
+            **self.dataset_kwargs(config, "valid_dataset"),
         )
 
     def collate_fn(self, config: Mapping[str, Any]) -> Callable[[Sequence[Any]], Any]:

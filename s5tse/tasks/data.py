@@ -1,54 +1,81 @@
-"""What ``--train_data`` / ``--valid_data`` mean for the tagger and separator tasks.
+"""What ``--train_data`` / ``--valid_data``, ``classes`` and ``synthesis`` mean for the
+tagger and separator tasks.
 
-Both take the dataset root that run.sh calls ``corpus_root`` (the folder holding
-``data/dev_set``; its ``data`` or ``data/dev_set`` folder works too), or a folder holding a
-one-line file ``corpus_root`` that names the root::
+Both data options take the recipe's ``data/`` (the tables stage 1 writes, the data
+contract of :mod:`s5tse.fileio.contract`): training mixtures are drawn from the
+``<data>/*_train`` pools, validation renders the scenes of ``<data>/valid`` (a scene table
+dir given directly works too)::
 
     python -m s5tse.bin.train --config conf/tuning/train_tagger_fusion_mini.yaml \\
-        --train_data corpus/mini/DCASE2026Task4Dataset --valid_data corpus/mini/DCASE2026Task4Dataset \\
-        --classes data/lang/classes.txt --output_dir exp/tagger_train_tagger_fusion_mini
+        --train_data data --valid_data data --classes data/lang/classes.txt \\
+        --synthesis conf/synthesis.yaml --output_dir exp/tagger_fusion_mini
+
+``classes`` (the inventory file) and ``synthesis`` (the synthesis rules YAML) are recorded
+in the experiment's ``config.yaml`` as their contents, so a trained model carries them.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
-from s5tse.simulate.sources import DatasetError, resolve_dataset_root
 from s5tse.utils.config import ConfigError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: One-line file in a data dir naming the dataset root.
-CORPUS_ROOT_FILE = "corpus_root"
 
+def resolve_data_dir(data_dir: Optional[PathLike], what: str = "data") -> Path:
+    """The recipe's ``data/`` dir given as ``--train_data`` / ``--valid_data``.
 
-def resolve_data_root(data_dir: Optional[PathLike], what: str = "data") -> Path:
-    """The dataset root for a data dir (see the module docstring).
-
-    Args:
-        data_dir: the dataset root, its ``data``/``data/dev_set`` folder, or a folder with a
-            ``corpus_root`` file.
-        what: how the error messages name the argument (``"train data"``, ...).
     Raises:
         ConfigError: one line naming ``what`` and the path.
     """
     if data_dir is None or str(data_dir) == "":
-        raise ConfigError(f"{what}: no data dir given (pass the dataset root, the folder "
-                          f"holding data/dev_set, as --train_data / --valid_data)")
+        raise ConfigError(f"{what}: no data dir given (pass the recipe's data/ dir, written by "
+                          f"stage 1, as --train_data / --valid_data)")
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise ConfigError(f"{what}: {path}: no such directory (the recipe's data/ dir, written "
+                          f"by stage 1: local/data.sh)")
+    return path
+
+
+def scene_dir_of(data_dir: Optional[PathLike], name: str, what: str = "valid data") -> Path:
+    """``data_dir`` itself when it holds ``metadata.scp``, else ``<data_dir>/<name>``."""
+    path = resolve_data_dir(data_dir, what)
+    return path if (path / "metadata.scp").is_file() else path / name
+
+
+def resolve_synthesis(value: Any, key: str = "synthesis") -> Dict[str, Any]:
+    """The ``synthesis`` config value as a checked dict of generator fields.
+
+    ``value`` is the synthesis rules YAML (``conf/synthesis.yaml``), the mapping itself
+    (what a resolved ``config.yaml`` records) or null (the built-in defaults, the official
+    2026 rules). Fields left out keep their defaults; the result lists every field.
+    Raises a one-line ConfigError.
+    """
+    from s5tse.simulate.generator import GeneratorConfig
+
+    if value is None or value == "":
+        return GeneratorConfig().to_dict()
+    if isinstance(value, (str, os.PathLike)):
+        from s5tse.utils.yaml_io import load_yaml
+
+        try:
+            loaded = load_yaml(value)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{key}: {value}: {e}") from None
+        where, value = str(value), loaded if loaded is not None else {}
+    else:
+        where = f"config key '{key}'"
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of synthesis rules, got "
+                          f"{type(value).__name__}")
     try:
-        return resolve_dataset_root(data_dir)
-    except DatasetError as exc:
-        pointer = Path(data_dir) / CORPUS_ROOT_FILE
-        if not pointer.is_file():
-            raise ConfigError(f"{what}: {exc}") from None
-    lines = [ln.strip() for ln in pointer.read_text().splitlines() if ln.strip()]
-    if len(lines) != 1:
-        raise ConfigError(f"{what}: {pointer}: expected one line (the dataset root), got {len(lines)}")
-    try:
-        return resolve_dataset_root(lines[0])
-    except DatasetError as exc:
-        raise ConfigError(f"{what}: {pointer}: {exc}") from None
+        cfg = GeneratorConfig.from_dict(dict(value))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return cfg.to_dict()
 
 
 def resolve_classes(value: Any, key: str = "classes") -> List[str]:

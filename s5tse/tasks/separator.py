@@ -4,20 +4,18 @@ Trains a separator of :mod:`s5tse.models.separator` on on-the-fly mixtures with 
 queries from the synthesizer (reference ``separator_sr_corrnet.md`` §7.1,
 ``dcase2026_task4.md`` §4.4-4.5): for every slot, ``strong`` = the frame activity of its
 event (40-ms grid of the dataset) and ``weak`` = its one-hot (all zeros for ``silence``).
-Validation runs on the full 10-s clips of ``metadata/valid.json``::
+Validation runs on the full 10-s clips of the validation scenes (``data/valid``)::
 
     python -m s5tse.bin.train \\
         --config conf/tuning/train_separator_lq_sr_corrnet_cpu_small.yaml \\
-        --train_data corpus/mini/DCASE2026Task4Dataset \\
-        --valid_data corpus/mini/DCASE2026Task4Dataset --classes data/lang/classes.txt \\
-        --output_dir exp/separator_cpu_small
+        --train_data data --valid_data data --classes data/lang/classes.txt \\
+        --synthesis conf/synthesis.yaml --output_dir exp/separator_cpu_small
 
-**Data directories.** ``--train_data`` and ``--valid_data`` are the corpus root, the folder
-holding ``data/dev_set``, which ``run.sh`` calls ``corpus_root`` (its ``data`` folder or
-``data/dev_set`` itself are accepted too, and so is a folder holding a one-line file
-``corpus_root`` naming the root -- the convention of the tagger task): the on-the-fly
-generator needs the whole source tree (events, interference, noise, rooms) and the
-validation metadata, not a Kaldi table. Both usually name the same folder.
+**Data directories.** ``--train_data`` and ``--valid_data`` are the recipe's ``data/``
+(:mod:`s5tse.tasks.data`, the data contract of :mod:`s5tse.fileio.contract`): the
+on-the-fly generator draws from the ``*_train`` pools (events, interference, noise,
+rooms) under the synthesis rules (``synthesis``, recorded in ``config.yaml``), validation
+renders the scenes of ``data/valid``.
 
 **Classes.** ``classes``: the class inventory file of stage 1 (``data/lang/classes.txt``,
 ``--classes``), recorded as a list in ``config.yaml``. It sets the query size (``num_classes``
@@ -88,7 +86,7 @@ from s5tse.tasks.abs_task import (
     AbsTask,
     Choice,
 )
-from s5tse.tasks.data import inventory_of, resolve_data_root
+from s5tse.tasks.data import inventory_of, resolve_data_dir, scene_dir_of
 from s5tse.tasks.registry import Registry
 from s5tse.utils.config import ConfigError
 
@@ -240,16 +238,18 @@ def onthefly(
     crop_policy: str = "active",
     frame_hop: int = DEFAULT_FRAME_HOP,
     classes: Optional[ClassInventory] = None,
+    synthesis: Optional[Mapping[str, Any]] = None,
 ) -> OnTheFlyDataset:
-    """:class:`SeparatorOnTheFlyDataset` of ``split``'s sources (generator fields not given
-    keep the separator defaults, :data:`SEPARATOR_GENERATOR`); ``crop_sec`` null = full clips;
-    ``crop_policy``: ``active`` (the crop overlaps a target event) | ``uniform``.
+    """:class:`SeparatorOnTheFlyDataset` of the ``<data_dir>/*_<split>`` pools: the
+    recipe's synthesis rules (``synthesis``, engine-supplied) with the separator defaults
+    (:data:`SEPARATOR_GENERATOR`) and then ``generator`` on top; ``crop_sec`` null = full
+    clips; ``crop_policy``: ``active`` (the crop overlaps a target event) | ``uniform``.
 
     As a validation set (``num_items`` configurable there) it stays at epoch 0: fixed items.
     """
-    root = str(resolve_data_root(data_dir, f"{split} data"))
-    gen = {**SEPARATOR_GENERATOR, **dict(generator or {})}
-    return SeparatorOnTheFlyDataset(root, split=split, generator=gen, seed=seed,
+    gen = {**dict(synthesis or {}), **SEPARATOR_GENERATOR, **dict(generator or {})}
+    return SeparatorOnTheFlyDataset(resolve_data_dir(data_dir, f"{split} data"), split=split,
+                                    generator=gen, seed=seed,
                                     num_items=num_items, crop_sec=crop_sec, frame_hop=frame_hop,
                                     want_dry=True, crop_policy=crop_policy, classes=classes)
 
@@ -259,19 +259,20 @@ def metadata(
     data_dir: Optional[str] = None,
     split: str = "valid",
     seed: int = 0,
-    valid_json: Optional[str] = None,
+    scenes: Optional[str] = None,
     frame_hop: int = DEFAULT_FRAME_HOP,
     max_items: int = 0,
     classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
-    """:class:`MetadataDataset`: the official validation mixtures at full length.
+    """:class:`MetadataDataset`: the validation scenes at full length.
 
-    ``valid_json`` null = ``<root>/data/dev_set/metadata/valid.json``; ``max_items > 0``
-    keeps the first ``max_items`` mixtures (quick validation on a CPU).
+    ``data_dir`` is the recipe's ``data/`` (the scenes of ``<data_dir>/<scenes>``, null =
+    ``valid``) or a scene table dir; ``max_items > 0`` keeps the first ``max_items``
+    mixtures (quick validation on a CPU).
     """
-    del split, seed  # deterministic metadata
-    root = str(resolve_data_root(data_dir, "valid data"))
-    ds = MetadataDataset(root, valid_json, frame_hop=frame_hop, want_dry=True, classes=classes)
+    del seed  # deterministic metadata
+    ds = MetadataDataset(scene_dir_of(data_dir, scenes or split), frame_hop=frame_hop,
+                         want_dry=True, classes=classes)
     if max_items and max_items < len(ds):
         return torch.utils.data.Subset(ds, range(int(max_items)))
     return ds
@@ -390,8 +391,10 @@ class SeparatorTask(AbsTask):
         return [
             Choice("model", MODELS, "lq_sr_corrnet", ("num_classes",)),
             Choice("loss", LOSSES, "ca_pit", ("silence_index",)),
-            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED + ("classes",)),
-            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED + ("classes",)),
+            Choice("train_dataset", DATASETS, "onthefly",
+                   TRAIN_DATASET_INJECTED + ("classes", "synthesis")),
+            Choice("valid_dataset", DATASETS, "metadata",
+                   VALID_DATASET_INJECTED + ("classes", "synthesis")),
         ] + super().choices()
 
     def task_defaults(self) -> Dict[str, Any]:

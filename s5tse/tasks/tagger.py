@@ -1,19 +1,17 @@
 """The ``tagger`` task: slot taggers (fusion M2D + fPaSST, or the M2DAT baseline) with PIT.
 
     python -m s5tse.bin.train --config conf/tuning/train_tagger_fusion_tiny.yaml \\
-        --train_data ${corpus_root} --valid_data ${corpus_root} --classes data/lang/classes.txt \\
-        --output_dir exp/tagger_tiny
+        --train_data data --valid_data data --classes data/lang/classes.txt \\
+        --synthesis conf/synthesis.yaml --output_dir exp/tagger_tiny
 
-Data (``--train_data`` / ``--valid_data``): the DATASET ROOT, i.e. the corpus root that
-``run.sh`` knows as ``corpus_root`` (the folder holding ``data/dev_set``; its ``data`` or
-``data/dev_set`` folder is accepted too). Training mixtures are generated from the root's
-``train`` sources on the fly; validation re-renders ``metadata/valid.json`` of the same root.
-A folder that is not a dataset root but holds a one-line file ``corpus_root`` (the path of
-the root) is followed, so a Kaldi data dir can point at its corpus. With
+Data (``--train_data`` / ``--valid_data``): the recipe's ``data/`` (:mod:`s5tse.tasks.data`,
+the data contract of :mod:`s5tse.fileio.contract`). Training mixtures are generated on the
+fly from the ``*_train`` pools under the synthesis rules (``synthesis``, recorded in
+``config.yaml``); validation renders the scenes of ``data/valid``. With
 ``valid_dataset: kaldi`` the validation data is a Kaldi data dir of pre-rendered mixtures
-instead (``wav.scp``, ``text``, ``spk{1,2,3}.scp``; e.g. ``dump/valid`` of stage 2, which
-avoids re-rendering at every validation); its audio is checked for 32 kHz and 4 channels,
-errors name the file.
+instead (``wav.scp``, ``text``, ``spk{1,2,3}.scp``; e.g. ``--valid_data dump/valid`` of
+stage 2, which avoids re-rendering at every validation); its audio is checked for 32 kHz
+and 4 channels, errors name the file.
 
 Classes (``classes``): the class inventory, ``data/lang/classes.txt`` of stage 1 (run.sh passes
 ``--classes``); ``config.yaml`` records the list itself, so the experiment carries its classes
@@ -30,7 +28,7 @@ Registries:
   :func:`~s5tse.losses.pit_tagger.baseline_pit_ce` (weak PIT CE only);
 * train_dataset ``onthefly`` (:func:`onthefly_dataset`): official generator, ``nevent_range``
   ``[0, 3]`` by default, optional frame-aligned random crop ``crop_sec``;
-* valid_dataset ``metadata`` (:func:`metadata_dataset`, the ``valid.json`` scenes at full
+* valid_dataset ``metadata`` (:func:`metadata_dataset`, the ``data/valid`` scenes at full
   length) or ``kaldi`` (:func:`kaldi_dataset`, pre-rendered).
 
 Model config keys (``model_conf``), both models::
@@ -77,7 +75,7 @@ from s5tse.tasks.abs_task import (
     AbsTask,
     Choice,
 )
-from s5tse.tasks.data import inventory_of, resolve_data_root
+from s5tse.tasks.data import inventory_of, resolve_data_dir, scene_dir_of
 from s5tse.tasks.registry import Registry
 
 __all__ = [
@@ -113,20 +111,23 @@ def onthefly_dataset(
     generator: Optional[Mapping[str, Any]] = None,
     crop_sec: Optional[float] = None,
     classes: Optional[ClassInventory] = None,
+    synthesis: Optional[Mapping[str, Any]] = None,
 ) -> torch.utils.data.Dataset:
-    """:class:`~s5tse.datasets.OnTheFlyDataset` on the ``split`` sources of the dataset root.
+    """:class:`~s5tse.datasets.OnTheFlyDataset` on the ``<data_dir>/*_<split>`` pools.
 
     Args:
-        data_dir: dataset root (engine: ``--train_data``).
-        split, seed, num_items, classes: engine-supplied.
-        generator: :class:`~s5tse.simulate.generator.GeneratorConfig` fields (null = the
-            official settings, ``nevent_range: [0, 3]``).
+        data_dir: the recipe's ``data/`` (engine: ``--train_data``).
+        split, seed, num_items, classes, synthesis: engine-supplied (``synthesis``: the
+            recipe's synthesis rules, top-level config key).
+        generator: :class:`~s5tse.simulate.generator.GeneratorConfig` fields that override
+            the synthesis rules (null = the rules as they are, ``nevent_range: [0, 3]``).
         crop_sec: frame-aligned random crop in seconds (null = the full 10-s clip).
     """
     from s5tse.datasets import OnTheFlyDataset
 
     return OnTheFlyDataset(
-        resolve_data_root(data_dir, f"{split} data"), split=split, generator=dict(generator or {}), seed=seed,
+        resolve_data_dir(data_dir, f"{split} data"), split=split,
+        generator={**dict(synthesis or {}), **dict(generator or {})}, seed=seed,
         num_items=num_items, crop_sec=crop_sec, want_dry=False, classes=classes,
     )
 
@@ -137,19 +138,19 @@ def metadata_dataset(
     *,
     split: str = "valid",
     seed: int = 0,
-    valid_json: Optional[str] = None,
+    scenes: Optional[str] = None,
     classes: Optional[ClassInventory] = None,
 ) -> torch.utils.data.Dataset:
-    """:class:`~s5tse.datasets.MetadataDataset`: the ``valid.json`` scenes, full length.
+    """:class:`~s5tse.datasets.MetadataDataset`: the validation scenes, full length.
 
     Args:
-        data_dir: dataset root (engine: ``--valid_data``).
-        split, seed, classes: engine-supplied (split and seed unused: the scenes are fixed).
-        valid_json: the list file (null = ``<root>/data/dev_set/metadata/valid.json``).
+        data_dir: the recipe's ``data/`` or a scene table dir (engine: ``--valid_data``).
+        split, seed, classes: engine-supplied (seed unused: the scenes are fixed).
+        scenes: the scene table dir below ``data_dir`` (null = ``split``, i.e. ``valid``).
     """
     from s5tse.datasets import MetadataDataset
 
-    return MetadataDataset(resolve_data_root(data_dir, "valid data"), valid_json, want_dry=False,
+    return MetadataDataset(scene_dir_of(data_dir, scenes or split), want_dry=False,
                            classes=classes)
 
 
@@ -456,8 +457,10 @@ class TaggerTask(AbsTask):
     def choices(self) -> List[Choice]:
         return [
             Choice("model", MODELS, "fusion", ("num_classes",)),
-            Choice("train_dataset", DATASETS, "onthefly", TRAIN_DATASET_INJECTED + ("classes",)),
-            Choice("valid_dataset", DATASETS, "metadata", VALID_DATASET_INJECTED + ("classes",)),
+            Choice("train_dataset", DATASETS, "onthefly",
+                   TRAIN_DATASET_INJECTED + ("classes", "synthesis")),
+            Choice("valid_dataset", DATASETS, "metadata",
+                   VALID_DATASET_INJECTED + ("classes", "synthesis")),
         ] + super().choices()
 
     def build_model(self, config: Mapping[str, Any]) -> torch.nn.Module:

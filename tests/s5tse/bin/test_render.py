@@ -13,7 +13,7 @@ from s5tse.bin.render import main, parse_shard, shard_items
 from s5tse.fileio.sofa import write_sofa
 from s5tse.simulate.generator import GeneratorConfig, generate_scene
 from s5tse.simulate.scene import Scene
-from s5tse.simulate.sources import SourceIndex
+from s5tse.corpus.dev_set import scan_dev_set
 
 SR = 32000
 DEV = "data/dev_set"
@@ -73,7 +73,7 @@ def test_generate_and_render(root, tmp_path, capsys):
     _generate(root, out)
     listing = json.loads((out / "metadata.json").read_text())
     assert listing == [{"metadata_path": f"metadata/mix_{i:04d}.json"} for i in range(5)]
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     cfg = GeneratorConfig(nevent_range=(1, 3), duration=2.0, max_event_dur=2.0)
     for i in range(5):
         name = f"mix_{i:04d}"

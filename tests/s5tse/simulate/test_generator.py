@@ -13,7 +13,8 @@ from s5tse.labels import ClassInventory
 from s5tse.fileio.sofa import clear_sofa_cache, write_sofa
 from s5tse.simulate.foa import angle_between
 from s5tse.simulate.generator import GeneratorConfig, generate_scene, scene_rng, scene_seed_words
-from s5tse.simulate.sources import DatasetError, SourceIndex, group_of, resolve_dataset_root
+from s5tse.corpus.dev_set import resolve_dataset_root, scan_dev_set
+from s5tse.simulate.sources import DatasetError, group_of
 
 SR = 32000
 DEV = "data/dev_set"
@@ -83,12 +84,12 @@ def root(tmp_path):
 
 # ---------------------------------------------------------------------- sources
 def test_source_index_lists(root):
-    index = SourceIndex(root, classes=DCASE2026)
+    index = scan_dev_set(root, classes=DCASE2026)
     assert index.fg_labels == ["Cough", "Dishes", "Speech"]  # inventory order
     assert "AlarmClock" in index.missing_classes and len(index.missing_classes) == 15
-    other = SourceIndex(root, classes=ClassInventory(["Speech", "Dishes", "Cough", "Dog"]))
+    other = scan_dev_set(root, classes=ClassInventory(["Speech", "Dishes", "Cough", "Dog"]))
     assert other.fg_labels == ["Speech", "Dishes", "Cough"] and other.missing_classes == ["Dog"]
-    assert SourceIndex(root).fg_labels == ["Cough", "Dishes", "Speech"]  # no inventory: sorted
+    assert scan_dev_set(root).fg_labels == ["Cough", "Dishes", "Speech"]  # no inventory: sorted
     assert [f.rel for f in index.fg_files["Speech"]] == [
         "Speech/a/s1.wav",
         "Speech/a/s2.wav",
@@ -145,14 +146,14 @@ def test_resolve_dataset_root(root):
 def test_source_index_errors(root, breakage, pattern):
     breakage(root)
     with pytest.raises(DatasetError, match=pattern):
-        SourceIndex(root, classes=DCASE2026)
+        scan_dev_set(root, classes=DCASE2026)
 
 
 def test_bad_wavs_are_named(root):
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     sf.write(str(index.abspath("foreground", "Speech/a/s1.wav")), np.zeros((0, 1)), SR)
     (root / DEV / "sound_event/train/Speech/a/s2.wav").write_bytes(b"not a wav file")
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     with pytest.raises(DatasetError, match=r"Speech/a/s1\.wav: audio has no samples"):
         index.duration("foreground", "Speech/a/s1.wav")
     with pytest.raises(DatasetError, match=r"Speech/a/s2\.wav: cannot read audio header"):
@@ -161,7 +162,7 @@ def test_bad_wavs_are_named(root):
 
 def test_missing_split(root):
     with pytest.raises(DatasetError, match=r"sound_event/valid: no such folder"):
-        SourceIndex(root, split="valid")
+        scan_dev_set(root, split="valid")
 
 
 # ----------------------------------------------------------------------- config
@@ -204,17 +205,17 @@ def test_seed_words_are_a_stable_hash():
 # ------------------------------------------------------------------- generation
 def test_deterministic(root):
     cfg = GeneratorConfig(**SMALL)
-    a = generate_scene(SourceIndex(root), cfg, 3, "mix_0005").to_json()
-    b = generate_scene(SourceIndex(root), cfg, 3, "mix_0005").to_json()
+    a = generate_scene(scan_dev_set(root), cfg, 3, "mix_0005").to_json()
+    b = generate_scene(scan_dev_set(root), cfg, 3, "mix_0005").to_json()
     assert a == b
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     others = {generate_scene(index, cfg, 3, f"mix_{i:04d}").to_json() for i in range(10)}
     assert len(others) == 10
     assert generate_scene(index, cfg, 4, "mix_0005").to_json() != a
 
 
 def test_generator_rules(root):
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     cfg = GeneratorConfig(**SMALL)
     room = index.room(index.rooms[0])
     n_fg, n_int, dups = [], [], 0
@@ -263,7 +264,7 @@ def test_generator_rules(root):
 
 
 def test_separator_range_and_no_duplicates(root):
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     cfg = GeneratorConfig(nevent_range=(1, 3), dupse_rate=0.0, **SMALL)
     for i in range(60):
         labels = generate_scene(index, cfg, 1, f"m{i}").labels()
@@ -274,7 +275,7 @@ def test_duplicates_possible(tmp_path):
     # Speech has three speakers and eight positions 45 degrees apart: three events > 60
     # degrees apart exist; Cough (one folder) can never be duplicated
     root = make_root(tmp_path, events={"Speech": EVENTS["Speech"], "Cough": EVENTS["Cough"]})
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     cfg = GeneratorConfig(nevent_range=(3, 3), dupse_rate=1.0, **SMALL)
     triples = 0
     for i in range(40):
@@ -300,7 +301,7 @@ def test_impossible_duplicate_becomes_distinct_label(tmp_path, why):
     else:  # no two positions more than 60 degrees apart
         events = EVENTS
         rooms = (("room1.sofa", NARROW),)
-    index = SourceIndex(make_root(tmp_path, events=events, rooms=rooms))
+    index = scan_dev_set(make_root(tmp_path, events=events, rooms=rooms))
     cfg = GeneratorConfig(nevent_range=(2, 2), dupse_rate=1.0, **SMALL)
     for i in range(30):
         labels = generate_scene(index, cfg, 0, f"s{i}").labels()
@@ -308,20 +309,20 @@ def test_impossible_duplicate_becomes_distinct_label(tmp_path, why):
 
 
 def test_impossible_duplicate_without_spare_class_is_dropped(tmp_path):
-    index = SourceIndex(make_root(tmp_path, events={"Speech": {"a/s1.wav": 0.5, "a/s2.wav": 0.6}}))
+    index = scan_dev_set(make_root(tmp_path, events={"Speech": {"a/s1.wav": 0.5, "a/s2.wav": 0.6}}))
     cfg = GeneratorConfig(nevent_range=(2, 2), dupse_rate=1.0, **SMALL)
     assert generate_scene(index, cfg, 0, "s").labels() == ["Speech"]
 
 
 def test_too_few_classes(tmp_path):
-    index = SourceIndex(make_root(tmp_path, events={"Speech": {"a/s1.wav": 0.5}}))
+    index = scan_dev_set(make_root(tmp_path, events={"Speech": {"a/s1.wav": 0.5}}))
     cfg = GeneratorConfig(nevent_range=(2, 2), dupse_rate=0.0, **SMALL)
     with pytest.raises(DatasetError, match="2 distinct target classes needed, only 1 present"):
         generate_scene(index, cfg, 0, "s")
 
 
 def test_interference_needed(tmp_path):
-    index = SourceIndex(make_root(tmp_path, interference=None))
+    index = scan_dev_set(make_root(tmp_path, interference=None))
     with pytest.raises(DatasetError, match="interference/train: no interference classes"):
         generate_scene(index, GeneratorConfig(**SMALL), 0, "s")
     s = generate_scene(index, GeneratorConfig(ninterference_range=(0, 0), **SMALL), 0, "s")
@@ -329,7 +330,7 @@ def test_interference_needed(tmp_path):
 
 
 def test_noise_channel_mismatch(tmp_path):
-    index = SourceIndex(make_root(tmp_path, noises={"two.wav": (2, 3.0)}))
+    index = scan_dev_set(make_root(tmp_path, noises={"two.wav": (2, 3.0)}))
     with pytest.raises(
         DatasetError, match=r"two\.wav has 2 channels but the RIRs of .*room1\.sofa have 4"
     ):
@@ -338,7 +339,7 @@ def test_noise_channel_mismatch(tmp_path):
 
 def test_room_choice_uses_all_rooms(tmp_path):
     root = make_root(tmp_path, rooms=(("r1.sofa", CIRCLE), ("r2.sofa", CIRCLE * 0.5)))
-    index = SourceIndex(root)
+    index = scan_dev_set(root)
     used = {
         generate_scene(index, GeneratorConfig(**SMALL), 0, f"s{i}").room_metadata["sofa_path"]
         for i in range(20)
