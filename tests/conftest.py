@@ -49,6 +49,16 @@ def mini_corpus(tmp_path_factory) -> Path:
     return build_mini_corpus(root, MiniCorpusConfig(**SMALL_MINI_CORPUS))
 
 
+@pytest.fixture(scope="session")
+def mini_data(mini_corpus, tmp_path_factory) -> Path:
+    """The stage-1 tables (``data/``, the data contract) of ``mini_corpus``; read-only."""
+    from s5tse.corpus.prepare import prepare_data
+
+    out = tmp_path_factory.mktemp("mini_data") / "data"
+    prepare_data(mini_corpus, out)
+    return out
+
+
 @pytest.fixture
 def one_torch_thread():
     """One intra-op torch thread for the test (tiny models are faster and steadier so on a

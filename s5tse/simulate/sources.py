@@ -337,8 +337,8 @@ def _read_pool_table(folder: Path, name: str,
     if not path.is_file():
         raise DatasetError(
             f"{path}: missing (stage 1, local/data.sh, writes it; training synthesises its "
-            f"mixtures from the {folder.name} pool; see the data contract in "
-            f"s5tse.fileio.datadir)")
+            f"mixtures from the {folder.name} pool; the data contract: "
+            f"s5tse/fileio/contract.py)")
     try:
         table = read_table(path)
         if ref is not None:

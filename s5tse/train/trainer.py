@@ -181,9 +181,16 @@ def build_components(
     )
     train_ds = valid_ds = None
     if build_data:
+        from s5tse.simulate.scene import SceneError
+        from s5tse.simulate.sources import DatasetError
+        from s5tse.utils.config import ConfigError
+
         num_items = config["iters_per_epoch"] * config["batch_size"]
-        train_ds = task.build_train_dataset(config, train_data, num_items)
-        valid_ds = task.build_valid_dataset(config, valid_data)
+        try:  # a missing or malformed table: one line naming it, before any step
+            train_ds = task.build_train_dataset(config, train_data, num_items)
+            valid_ds = task.build_valid_dataset(config, valid_data)
+        except (DatasetError, SceneError) as exc:
+            raise ConfigError(str(exc)) from None
     return Components(model, optimizer, scheduler, train_ds, valid_ds, frozen)
 
 

@@ -72,7 +72,24 @@ def test_stage_0_writes_env_info_and_command(repo_root, subprocess_env, tmp_path
     assert re.search(r"^\S+ \(run\.sh:\d+:main\) Stage 0: ", res.stdout, re.M)
     assert re.search(r"Stage 0 done \[elapsed=\d+s\]", res.stdout)
     assert "--stop-stage 0" in (expdir / "cmd.txt").read_text()
-    assert (tmp_path / "mini" / "DCASE2026Task4Dataset" / ".mini_corpus.json").is_file()
+    assert not (tmp_path / "mini").exists()  # the corpus is stage 1's (local/data.sh)
+
+
+@pytest.mark.parametrize("stage, table, what", [
+    ("2", "valid/metadata.scp", "stage 2 renders the validation scenes it lists"),
+    ("3", "lang/classes.txt", "stage 3-4 trains on the classes it lists"),
+    ("5", "test/wav.scp", "stage 5 decodes the mixtures it lists"),
+])
+def test_a_stage_names_the_missing_table_and_stage_1(repo_root, subprocess_env, tmp_path, stage,
+                                                     table, what):
+    (tmp_path / "exp" / "separator_lq_sr_corrnet_mini").mkdir(parents=True)
+    res = run_recipe(repo_root, subprocess_env, "--stage", stage, "--stop_stage", stage,
+                     "--datadir", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"),
+                     "--oracle_labels", "true")
+    assert res.returncode == 1
+    errors = [line for line in res.stdout.splitlines() if "Error:" in line]
+    assert len(errors) == 1
+    assert f"{tmp_path / 'data' / table}: missing; {what}: run stage 1" in errors[0]
 
 
 def test_ci_profile_writes_only_under_ci(repo_root, subprocess_env):
@@ -209,29 +226,33 @@ def test_stage_6_without_decoding_dirs(repo_root, subprocess_env, tmp_path):
 
 
 @pytest.mark.parametrize("make", [False, True])
-def test_stage_0_corpus_path_errors_name_the_db_sh_variable(repo_root, subprocess_env, tmp_path, make):
+def test_stage_1_corpus_path_errors_name_the_db_sh_variable(repo_root, subprocess_env, tmp_path, make):
     corpus = tmp_path / "corpus"
     if make:  # exists but is not a DCASE2026Task4Dataset
         (corpus / "data" / "dev_set").mkdir(parents=True)
     env = dict(subprocess_env, DCASE2026T4=str(corpus))
-    res = run_recipe(repo_root, env, "--stop_stage", "0", "--expdir", str(tmp_path / "exp"))
+    res = run_recipe(repo_root, env, "--stage", "1", "--stop_stage", "1", "--expdir",
+                     str(tmp_path / "exp"), "--datadir", str(tmp_path / "data"))
     assert res.returncode == 1
     assert "set DCASE2026T4 in db.sh" in res.stdout + res.stderr
+    assert not (tmp_path / "data" / "lang").exists()
 
 
-def test_stage_0_downloads_from_zenodo(repo_root, subprocess_env, tmp_path):
-    """--download true: the real download path against a loopback Zenodo."""
+def test_stage_1_downloads_from_zenodo(repo_root, subprocess_env, tmp_path):
+    """--local_data_opts "--download true": the real download path against a loopback Zenodo
+    (the fake archive is a layout stub, so the table writing after it fails, naming a file)."""
     from tests.s5tse.corpus import test_download as zenodo
 
     _, parts = zenodo.make_split_archive(tmp_path)
     with zenodo.FakeZenodo({p.name: p.read_bytes() for p in parts}) as server:
         env = dict(subprocess_env, DOWNLOADS=str(tmp_path / "dl"))
         res = run_recipe(
-            repo_root, env, "--stop_stage", "0", "--expdir", str(tmp_path / "exp"),
-            "--download", "true", "--download_opts", f"--api_url {server.api_url} --quiet",
+            repo_root, env, "--stage", "1", "--stop_stage", "1", "--expdir", str(tmp_path / "exp"),
+            "--datadir", str(tmp_path / "data"), "--local_data_opts",
+            f"--download true --download_opts '--api_url {server.api_url} --quiet'",
         )
-    assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "dl" / "DCASE2026Task4Dataset" / "data" / "dev_set" / "room_ir" / "valid").is_dir()
+    assert res.returncode == 1 and "prepare_data: error: " in res.stderr
 
 
 def fake_python(tmp_path):
@@ -244,12 +265,13 @@ def fake_python(tmp_path):
 
 def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
     """conf/real.conf, stages 3-5 with a recording interpreter: every step 1 trains before its
-    step 2 on DCASE2026T4, the step-2 taggers decode (thresholds tuned first) on the GPU."""
+    step 2 on the data/ tables, the step-2 taggers decode (thresholds tuned first) on the GPU."""
     log = tmp_path / "calls.txt"
-    corpus = tmp_path / "DCASE2026Task4Dataset"
-    env = dict(subprocess_env, FAKE_PYTHON_LOG=str(log), DCASE2026T4=str(corpus))
+    env = dict(subprocess_env, FAKE_PYTHON_LOG=str(log))
     data = tmp_path / "data"
     (data / "test").mkdir(parents=True)
+    (data / "lang").mkdir()
+    (data / "lang" / "classes.txt").write_text("a\n")
     (data / "test" / "wav.scp").write_text("a a.wav\nb b.wav\nc c.wav\n")
     exp = tmp_path / "exp"
     res = run_recipe(repo_root, env, "--config", "conf/real.conf", "--stage", "3",
@@ -264,6 +286,8 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
 
     trained = [(option(c, "--config"), option(c, "--output_dir"), option(c, "--train_data"))
                for c in calls if c[:2] == ["-m", "s5tse.bin.train"]]
+    assert {option(c, "--synthesis") for c in calls if c[:2] == ["-m", "s5tse.bin.train"]} == {
+        "conf/synthesis.yaml"}
     assert [(Path(conf).name, Path(out).name) for conf, out, _ in trained] == [
         ("train_tagger_fusion_real_step1.yaml", "tagger_fusion_real_step1"),
         ("train_tagger_fusion_real_step2.yaml", "tagger_fusion_real_step2"),
@@ -271,7 +295,7 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
         ("train_tagger_m2dat_real_step2.yaml", "tagger_m2dat_real_step2"),
         ("train_separator_lq_sr_corrnet_base.yaml", "separator_lq_sr_corrnet_base"),
         ("train_separator_resunetk_official.yaml", "separator_resunetk_official")]
-    assert {data_root for _, _, data_root in trained} == {str(corpus)}
+    assert {data_root for _, _, data_root in trained} == {str(data)}
 
     tuned = [(Path(option(c, "--separator_exp")).name, Path(option(c, "--tagger_exp")).name,
               option(c, "--device")) for c in calls if c[:2] == ["-m", "s5tse.bin.tune_thresholds"]]

@@ -14,6 +14,8 @@ from s5tse.fileio.sofa import write_sofa
 from s5tse.simulate.generator import GeneratorConfig, generate_scene
 from s5tse.simulate.scene import Scene
 from s5tse.corpus.dev_set import scan_dev_set
+from s5tse.simulate.pools import PoolItem, write_event_pool, write_room_pool
+from s5tse.simulate.sources import SourceIndex
 
 SR = 32000
 DEV = "data/dev_set"
@@ -41,7 +43,24 @@ def root(tmp_path_factory):
     pos = np.stack([np.cos(az), np.sin(az), np.zeros(8)], 1)
     ir = rng.normal(size=(8, 4, 1000)) * np.exp(-np.arange(1000) / 200.0)
     write_sofa(dev / "room_ir/train/room.sofa", ir, pos, SR)
+    write_pools(scan_dev_set(tmp), tmp / "tables")
     return tmp
+
+
+def write_pools(index, data):
+    """The train pool tables of a scanned dev-set tree (what stage 1 writes)."""
+    def items(role, files):
+        return [PoolItem(f.rel[:-4], str(index.abspath(role, f.rel)), f.label, f.group)
+                for f in files]
+
+    write_event_pool(data / "sound_event_train",
+                     items("foreground", [f for v in index.fg_files.values() for f in v]))
+    write_event_pool(data / "interference_train",
+                     items("interference", [f for v in index.int_files.values() for f in v]),
+                     label_table="utt2class")
+    write_event_pool(data / "noise_train", [PoolItem("n", str(index.abspath("background", "n.wav")))],
+                     channels=4, label_table=None)
+    write_room_pool(data / "rirs_train", {"room": index.root / index.rooms[0]})
 
 
 def _files(out: Path):
@@ -51,8 +70,8 @@ def _files(out: Path):
 def _generate(root, out, n=5, extra=()):
     main(
         [
-            "--dev_set_root",
-            str(root),
+            "--pools",
+            str(root / "tables"),
             "--out_dir",
             str(out),
             "--generate",
@@ -73,12 +92,16 @@ def test_generate_and_render(root, tmp_path, capsys):
     _generate(root, out)
     listing = json.loads((out / "metadata.json").read_text())
     assert listing == [{"metadata_path": f"metadata/mix_{i:04d}.json"} for i in range(5)]
-    index = scan_dev_set(root)
+    index = SourceIndex.from_data_dir(root / "tables")
+    assert (out / "scene_root").read_text() == f"{root / DEV}\n"  # a scene table dir
+    assert (out / "metadata.scp").read_text().splitlines()[0] == (
+        f"mix_0000 {out.resolve() / 'metadata' / 'mix_0000.json'}")
     cfg = GeneratorConfig(nevent_range=(1, 3), duration=2.0, max_event_dur=2.0)
     for i in range(5):
         name = f"mix_{i:04d}"
         scene = Scene.from_json(out / "metadata" / f"{name}.json")
         assert scene == generate_scene(index, cfg, 3, name)
+        assert (out / "text").read_text().splitlines()[i].split()[1:] == scene.padded_labels()
         mix, sr = sf.read(str(out / "soundscape" / f"{name}.wav"), dtype="float32", always_2d=True)
         assert sr == SR and mix.shape == (2 * SR, 4)
         assert sf.info(str(out / "soundscape" / f"{name}.wav")).subtype == "FLOAT"
@@ -91,16 +114,7 @@ def test_generate_and_render(root, tmp_path, capsys):
 
     # a rerun skips everything and says so
     before = _files(out)
-    main(
-        [
-            "--dev_set_root",
-            str(root),
-            "--metadata",
-            str(out / "metadata.json"),
-            "--out_dir",
-            str(out),
-        ]
-    )
+    main(["--data_dir", str(out), "--out_dir", str(out)])
     err = capsys.readouterr().err
     assert "0 to render, 5 skipped (outputs exist)" in err
     assert _files(out) == before
@@ -110,8 +124,8 @@ def test_generate_and_render(root, tmp_path, capsys):
     victim.unlink()
     main(
         [
-            "--dev_set_root",
-            str(root / "data" / "dev_set"),
+            "--scene_root",
+            str(root / DEV),
             "--metadata",
             str(out / "metadata"),
             "--out_dir",
@@ -131,8 +145,8 @@ def test_metadata_forms_and_shards(root, tmp_path):
     for k in ("1/2", "2/2"):
         main(
             [
-                "--dev_set_root",
-                str(root),
+                "--scene_root",
+                str(root / DEV),
                 "--metadata",
                 str(gen / "metadata"),
                 "--out_dir",
@@ -146,8 +160,8 @@ def test_metadata_forms_and_shards(root, tmp_path):
     single = tmp_path / "single"
     main(
         [
-            "--dev_set_root",
-            str(root),
+            "--scene_root",
+            str(root / DEV),
             "--metadata",
             str(gen / "metadata" / "mix_0001.json"),
             "--out_dir",
@@ -186,8 +200,8 @@ def test_nj2_is_byte_identical(root, tmp_path, subprocess_env):
             sys.executable,
             "-m",
             "s5tse.bin.render",
-            "--dev_set_root",
-            str(root),
+            "--scene_root",
+            str(root / DEV),
             "--metadata",
             str(gen / "metadata.json"),
             "--out_dir",
@@ -221,7 +235,8 @@ def test_missing_source_file_is_named(root, tmp_path, capsys):
     d["fg_events"][0]["source_file"] = "Speech/a/missing.wav"
     path.write_text(json.dumps(d))
     err = _error(
-        ["--dev_set_root", str(root), "--metadata", str(path), "--out_dir", str(tmp_path / "o")],
+        ["--scene_root", str(root / DEV), "--metadata", str(path), "--out_dir",
+         str(tmp_path / "o")],
         capsys,
     )
     assert "mix_0000.json" in err and "Speech/a/missing.wav: no such file" in err
@@ -229,19 +244,24 @@ def test_missing_source_file_is_named(root, tmp_path, capsys):
 
 def test_usage_errors(root, tmp_path, capsys):
     out = str(tmp_path / "o")
-    assert "exactly one of --metadata and --generate" in _error(
-        ["--dev_set_root", str(root), "--out_dir", out], capsys
+    assert "exactly one of --metadata, --data_dir and --generate" in _error(
+        ["--scene_root", str(root), "--out_dir", out], capsys
     )
-    assert "not a dataset root" in _error(
-        ["--dev_set_root", str(tmp_path), "--out_dir", out, "--generate", "1"], capsys
+    assert "sound_event_train/wav.scp: missing (stage 1" in _error(
+        ["--pools", str(tmp_path), "--out_dir", out, "--generate", "1"], capsys
     )
+    assert "--generate needs --pools" in _error(["--out_dir", out, "--generate", "1"], capsys)
     assert "--shard K/N" in _error(
-        ["--dev_set_root", str(root), "--out_dir", out, "--generate", "1", "--shard", "3/2"], capsys
-    )
+        ["--pools", str(root / "tables"), "--out_dir", out, "--generate", "1", "--shard", "3/2"],
+        capsys)
     assert "nope.json: no such file" in _error(
-        ["--dev_set_root", str(root), "--out_dir", out, "--metadata", str(tmp_path / "nope.json")],
+        ["--scene_root", str(root), "--out_dir", out, "--metadata", str(tmp_path / "nope.json")],
         capsys,
     )
+    assert "--metadata needs --scene_root" in _error(
+        ["--out_dir", out, "--metadata", str(tmp_path / "nope.json")], capsys)
+    assert "metadata.scp: missing" in _error(["--data_dir", str(tmp_path), "--out_dir", out],
+                                             capsys)
 
 
 def test_shard_helpers():

@@ -15,11 +15,9 @@ def test_get_parser():
     parser = get_parser()
     assert isinstance(parser, argparse.ArgumentParser)
     args = parser.parse_args([])
-    assert (args.expdir, args.out, args.reported, args.configs) == ("exp", None, False, [])
-    args = parser.parse_args(["--reported", "true", "--configs", "a.yaml", "b.yaml"])
-    assert args.reported is True and args.configs == ["a.yaml", "b.yaml"]
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--reported", "yes"])
+    assert (args.expdir, args.out, args.reported, args.configs) == ("exp", None, None, [])
+    args = parser.parse_args(["--reported", "r.tsv", "--configs", "a.yaml", "b.yaml"])
+    assert args.reported == "r.tsv" and args.configs == ["a.yaml", "b.yaml"]
 
 
 def test_main_writes_results(tmp_path):
@@ -44,14 +42,29 @@ def test_main_writes_results(tmp_path):
     assert (expdir / "sepA" / "RESULTS.md").is_file() and (expdir / "sepB" / "RESULTS.md").is_file()
 
 
-def test_main_reported(tmp_path):
+def test_main_reported(tmp_path, capsys):
+    from s5tse.corpus.dcase import reported_results_tsv
+
     expdir = build_fake_exp(tmp_path / "exp")
-    main(["--expdir", str(expdir), "--reported", "true"])
+    reported = tmp_path / "reported_results.tsv"
+    reported.write_text(reported_results_tsv())  # what the DCASE stage 1 writes for the real set
+    main(["--expdir", str(expdir), "--reported", str(reported)])
     sections = parse_markdown((expdir / "RESULTS.md").read_text())
     for system in ("sepA", "sepB"):
         assert sections[system]["table"][-2:] == [
             ["M2DAT_4c + ResUNetK (reported)", "8.489", "60.714", "70.394", "-", "-"],
             ["M2DAT_1c + ResUNetK (reported)", "8.171", "57.143", "67.147", "-", "-"]]
+        assert ("- rows marked (reported): official DCASE 2026 Task 4 baseline scores on the "
+                "development test set as reported by the task organisers; copied, NOT measured "
+                "here") in sections[system]["lines"]
+    reported.write_text("# x\nrow\t1.0\t2.0\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["--expdir", str(expdir), "--reported", str(reported)])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"show_results: error: {reported}:2: expected label<TAB>CAPI-SDRi<TAB>"
+                   f"Acc_mix<TAB>Acc_src, got 'row\\t1.0\\t2.0'")
 
 
 def test_no_decode_dirs(tmp_path, capsys):

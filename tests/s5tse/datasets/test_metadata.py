@@ -1,6 +1,4 @@
 """Tests for s5tse.datasets.metadata (official validation set, re-rendered)."""
-import json
-
 import numpy as np
 import pytest
 
@@ -12,12 +10,13 @@ from s5tse.simulate.scene import Scene, SceneError, load_metadata_list
 from .helpers import assert_items_equal, expected_activity
 
 
-def test_items_equal_the_renderer_output(mini_corpus):
+def test_items_equal_the_renderer_output(mini_corpus, mini_data):
     valid_json = mini_corpus / "data/dev_set/metadata/valid.json"
-    ds = MetadataDataset(mini_corpus, valid_json, classes=DCASE2026)
+    ds = MetadataDataset(mini_data / "valid", classes=DCASE2026)
     paths = load_metadata_list(valid_json)
     assert len(ds) == len(paths) == 3
-    for i, path in enumerate(paths):
+    assert ds.root == mini_corpus
+    for i, path in enumerate(paths):  # valid.json lists the scenes in name order
         out = render_scene(Scene.from_json(path), mini_corpus)
         item = ds[i]
         assert item["id"] == path.stem
@@ -30,11 +29,9 @@ def test_items_equal_the_renderer_output(mini_corpus):
         assert ds.scene(i) == Scene.from_json(path)
 
 
-def test_default_list_and_determinism(mini_corpus):
-    a = MetadataDataset(mini_corpus, classes=DCASE2026)
-    b = MetadataDataset(mini_corpus / "data", mini_corpus / "data/dev_set/metadata/valid.json",
-                        classes=DCASE2026,
-                        frame_hop=640)
+def test_frame_hop_and_determinism(mini_data):
+    a = MetadataDataset(mini_data / "valid", classes=DCASE2026)
+    b = MetadataDataset(mini_data / "valid", classes=DCASE2026, frame_hop=640)
     assert a.ids == b.ids
     ia, ib = a[1], b[1]
     assert ib["strong"].shape == (3, 500)
@@ -44,10 +41,14 @@ def test_default_list_and_determinism(mini_corpus):
         a[3]
 
 
-def test_duplicate_ids(mini_corpus, tmp_path):
-    entries = [{"metadata_path": str(p)} for p in load_metadata_list(
-        mini_corpus / "data/dev_set/metadata/valid.json")]
-    lst = tmp_path / "valid.json"
-    lst.write_text(json.dumps(entries + entries[:1]))
-    with pytest.raises(SceneError, match="same name"):
-        MetadataDataset(mini_corpus, lst, classes=DCASE2026)
+def test_bad_scene_tables(mini_data, tmp_path):
+    with pytest.raises(SceneError, match=r"metadata\.scp: missing"):
+        MetadataDataset(tmp_path, classes=DCASE2026)
+    d = tmp_path / "valid"
+    d.mkdir()
+    (d / "metadata.scp").write_text((mini_data / "valid" / "metadata.scp").read_text())
+    with pytest.raises(SceneError, match=r"scene_root: missing"):
+        MetadataDataset(d, classes=DCASE2026)
+    (d / "scene_root").write_text(f"{tmp_path / 'nowhere'}\n")
+    with pytest.raises(SceneError, match=r"scene_root:1: no such folder"):
+        MetadataDataset(d, classes=DCASE2026)

@@ -4,6 +4,7 @@ import pytest
 from s5tse.results.show import (
     GENERATED_BY,
     NOTES_MARKER,
+    Reported,
     ResultsError,
     collect_results,
     find_decode_dirs,
@@ -114,7 +115,10 @@ def test_default_out_and_extra_configs(expdir):
 
 def test_reported_rows(expdir, tmp_path):
     out = tmp_path / "RESULTS.md"
-    write_results(expdir, out, reported=True, env_info=ENV)
+    reported = tmp_path / "reported.tsv"
+    reported.write_text("# copied from a paper\nM2DAT_4c + ResUNetK\t8.489\t60.714\t70.394\n"
+                        "M2DAT_1c + ResUNetK\t8.171\t57.143\t67.147\n")
+    write_results(expdir, out, reported=Reported.read(reported), env_info=ENV)
     for text in (out.read_text(), (expdir / "sepB" / "RESULTS.md").read_text()):
         sections = parse_markdown(text)
         for system, rows in (("sepA", SEP_A_ROWS), ("sepB", SEP_B_ROWS)):
@@ -123,7 +127,8 @@ def test_reported_rows(expdir, tmp_path):
             assert sections[system]["table"] == [HEADER] + rows + REPORTED_ROWS
             note = [line for line in sections[system]["lines"] if "(reported)" in line and
                     not line.startswith("|")]
-            assert len(note) == 1 and "NOT measured here" in note[0]
+            assert note == ["- rows marked (reported): copied from a paper; copied, NOT "
+                            "measured here"]
 
 
 def test_no_decode_dirs(tmp_path):

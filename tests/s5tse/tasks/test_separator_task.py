@@ -91,14 +91,14 @@ def test_config_errors_are_one_line(overrides, message):
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_active_crops_keep_a_target_and_uniform_crops_are_the_base_class(mini_corpus):
+def test_active_crops_keep_a_target_and_uniform_crops_are_the_base_class(mini_data):
     from s5tse.datasets.onthefly import OnTheFlyDataset
     from s5tse.tasks.separator import onthefly
 
-    active = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0, classes=DCASE2026)
-    uniform = onthefly(mini_corpus, "train", 5, 12, crop_sec=1.0, crop_policy="uniform",
+    active = onthefly(mini_data, "train", 5, 12, crop_sec=1.0, classes=DCASE2026)
+    uniform = onthefly(mini_data, "train", 5, 12, crop_sec=1.0, crop_policy="uniform",
                        classes=DCASE2026)
-    base = OnTheFlyDataset(mini_corpus, generator=dict(SEPARATOR_GENERATOR), seed=5, num_items=12,
+    base = OnTheFlyDataset(mini_data, generator=dict(SEPARATOR_GENERATOR), seed=5, num_items=12,
                            classes=DCASE2026,
                            crop_sec=1.0)
     for ds in (active, uniform, base):
@@ -276,10 +276,10 @@ def test_spectrogram_image_shape_and_range():
 
 # --------------------------------------------------------------------- training run
 @pytest.mark.parametrize("model", MODELS)
-def test_short_training_run(model, mini_corpus, tmp_path, capsys):
+def test_short_training_run(model, mini_data, tmp_path, capsys):
     out = tmp_path / "exp"
     args = ["--config", str(CONFIGS[model]), "--model_conf.preset", "unit",
-            "--train_data", str(mini_corpus), "--valid_data", str(mini_corpus),
+            "--train_data", str(mini_data), "--valid_data", str(mini_data),
             "--output_dir", str(out), "--max_epochs", "1", "--iters_per_epoch", "2",
             "--batch_size", "1", "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0",
             "--log_interval", "1", "--scheduler_conf.warmup_steps", "0",
@@ -305,13 +305,13 @@ def test_short_training_run(model, mini_corpus, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_lq_sr_corrnet_overfits_one_mini_corpus_example(mini_corpus):
+def test_lq_sr_corrnet_overfits_one_mini_corpus_example(mini_data):
     """Training on one mini-corpus mixture (0.5-s active crop, oracle queries) raises the SNR of
     its estimates against the dry references by at least 10 dB."""
     task, config = resolved("--model_conf.preset", "unit", "--loss_conf.objective", "snr")
     torch.manual_seed(0)
     wrapper = task.build_model(config).train()
-    item = onthefly(mini_corpus, "train", 3, 4, crop_sec=0.5, classes=DCASE2026)[1]
+    item = onthefly(mini_data, "train", 3, 4, crop_sec=0.5, classes=DCASE2026)[1]
     batch = task.collate_fn(config)([item])
     assert int((batch["label_index"] != 18).sum()) >= 1
     opt = torch.optim.Adam(wrapper.parameters(), lr=5e-3)

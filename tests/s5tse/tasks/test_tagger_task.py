@@ -34,12 +34,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def train_batch(mini_corpus):
+def train_batch(mini_data):
     """Two 1-s training items of the mini corpus, collated."""
     task = get_task("tagger")
     config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE),
                                       train_dataset_conf={"crop_sec": 1.0}))
-    ds = task.build_train_dataset(config, str(mini_corpus), num_items=2)
+    ds = task.build_train_dataset(config, str(mini_data), num_items=2)
     return collate_scenes([ds[0], ds[1]])
 
 
@@ -89,9 +89,9 @@ def test_missing_published_weights_name_the_stage_that_fetches_them(tmp_path):
             model_conf=dict(preset="tiny", m2d_weights=missing))))
 
 
-def test_dry_run_with_data_builds_the_datasets(mini_corpus, capsys):
-    main(["--config", str(TINY_FUSION), "--dry_run", "--train_data", str(mini_corpus),
-          "--valid_data", str(mini_corpus), "--classes", str(DCASE_CLASSES_FILE)])
+def test_dry_run_with_data_builds_the_datasets(mini_data, capsys):
+    main(["--config", str(TINY_FUSION), "--dry_run", "--train_data", str(mini_data),
+          "--valid_data", str(mini_data), "--classes", str(DCASE_CLASSES_FILE)])
     out = capsys.readouterr().out
     assert "train dataset: OnTheFlyDataset (10 items)" in out
     assert "valid dataset: MetadataDataset (3 items)" in out
@@ -209,10 +209,10 @@ def test_log_examples_writes_text_and_image(train_batch):
 
 
 # ------------------------------------------------------------------------- training
-def test_short_training_run(mini_corpus, tmp_path, capsys):
+def test_short_training_run(mini_data, tmp_path, capsys):
     out = tmp_path / "exp"
-    main(["--config", str(TINY_FUSION), "--train_data", str(mini_corpus),
-          "--valid_data", str(mini_corpus), "--output_dir", str(out),
+    main(["--config", str(TINY_FUSION), "--train_data", str(mini_data),
+          "--valid_data", str(mini_data), "--output_dir", str(out),
           "--classes", str(DCASE_CLASSES_FILE),
           "--max_epochs", "2", "--iters_per_epoch", "3", "--batch_size", "2",
           "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0"])
@@ -235,12 +235,12 @@ def test_short_training_run(mini_corpus, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def overfit_batch(mini_corpus):
+def overfit_batch(mini_data):
     """Four 2-s training crops of the mini corpus (targets present in two of them), collated."""
     task = get_task("tagger")
     config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE), train_dataset_conf={
         "crop_sec": 2.0, "generator": {"nevent_range": [1, 3]}}))
-    ds = task.build_train_dataset(config, str(mini_corpus), num_items=4)
+    ds = task.build_train_dataset(config, str(mini_data), num_items=4)
     return collate_scenes([ds[i] for i in range(4)])
 
 

@@ -1,0 +1,1 @@
+../dcase2026_task4/path.sh
