@@ -65,9 +65,9 @@ def build(name: str) -> torch.nn.Module:
     family, preset = name.split(":", 1)
     torch.manual_seed(0)
     if family == "sr_corrnet":
-        return LabelQueriedSRCorrNet.from_preset(preset).eval()
+        return LabelQueriedSRCorrNet.from_preset(preset, num_classes=18).eval()
     if family == "resunetk":
-        return ResUNetK.from_preset(preset).eval()
+        return ResUNetK.from_preset(preset, num_classes=18).eval()
     raise ValueError(f"unknown model family {family!r} (sr_corrnet | resunetk)")
 
 

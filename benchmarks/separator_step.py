@@ -151,7 +151,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {"params": sum(p.numel() for p in model.parameters())}
     if spec["kind"] == "train":
         model.train()
-        loss_fn = ClassAwarePITLoss(objective="snr")
+        loss_fn = ClassAwarePITLoss(objective="snr", silence_index=18)
         _train_step(torch, model, loss_fn, _inputs(torch, spec["batch"], 0.25, device, 1), autocast)
         batch = _inputs(torch, spec["batch"], spec["crop"], device)
         _sync(torch, device)
@@ -213,7 +213,7 @@ def profile(spec: Dict[str, Any], top: int) -> None:
     if spec.get("checkpointing") not in (None, "none"):
         overrides["activation_checkpointing"] = spec["checkpointing"]
     model = _build(torch, spec["preset"], overrides, device).train()
-    loss_fn = ClassAwarePITLoss(objective="snr")
+    loss_fn = ClassAwarePITLoss(objective="snr", silence_index=18)
     _train_step(torch, model, loss_fn, _inputs(torch, spec["batch"], 0.25, device, 1), autocast)
     batch = _inputs(torch, spec["batch"], spec["crop"], device)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])

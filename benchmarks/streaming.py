@@ -69,7 +69,7 @@ def child(preset: str, mode: str, seconds: float, streaming: str) -> Dict[str, f
     from s5tse.streaming.sr_corrnet import StreamingSeparator
 
     torch.manual_seed(0)
-    model = LabelQueriedSRCorrNet.from_preset(preset).eval()
+    model = LabelQueriedSRCorrNet.from_preset(preset, num_classes=18).eval()
     n = int(round(seconds * SR))
     t_q = max(1, n // 1280)
     strong = torch.ones(3, t_q)

@@ -125,13 +125,13 @@ class BridgeOutput:
 
     Attributes:
         labels: ``K`` class names; ``silence`` for slots that are not queried.
-        class_index: ``[K]`` int64 (18 = silence).
+        class_index: ``[K]`` int64 (``C`` = silence).
         confidence: ``[K]`` float32 ``1 - p(silence)`` (1.0 for oracle slots, 0.0 for silence).
         probability: ``[K]`` float32 probability of the slot's label (``p[cls]``).
         query: ``[K]`` bool, slots sent to the separator.
         report: ``[K]`` bool, slots whose label and waveform are output (subset of ``query``).
         strong: ``[K, T_q]`` float32 strong query (zeros for silent slots).
-        weak: ``[K, 18]`` float32 weak query (one-hot; zeros for silent slots).
+        weak: ``[K, C]`` float32 weak query (one-hot; zeros for silent slots).
         slot_order: ``K`` tagger slot index of each output slot.
     """
 

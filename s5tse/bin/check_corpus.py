@@ -10,7 +10,7 @@ Usage:
 
 Checks (see ``s5tse.corpus.layout``): the required folders (metadata/valid.json,
 metadata/valid, noise, room_ir, sound_event, interference, synthesized/test),
-the 18 class folders under sound_event/{train,valid}, at least one .wav/.sofa
+the class folders under sound_event/{train,valid}, at least one .wav/.sofa
 file in each noise, room_ir and class folder, and no unknown class folders.
 
 Output: one problem per line on stdout, paths relative to the dataset root, e.g.

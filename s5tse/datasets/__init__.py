@@ -8,7 +8,7 @@
 * :mod:`s5tse.datasets.targets` -- label/activity tensors and the item dict.
 
 Every item is a dict: ``mixture [4, T]``, ``dry [3, T]``, ``labels`` (3 str, padded with
-``silence``), ``label_index [3]`` (silence = 18), ``weak [3, 18]``, ``strong [3, F]``, ``id``.
+``silence``), ``label_index [3]`` (silence = num_classes), ``weak [3, num_classes]``, ``strong [3, F]``, ``id``.
 """
 from s5tse.datasets.collate import collate_scenes, pad_stack
 from s5tse.datasets.metadata import MetadataDataset

@@ -1,7 +1,7 @@
 """Batch the item dicts of :mod:`s5tse.datasets` (``DataLoader(collate_fn=collate_scenes)``).
 
 Tensors are stacked: ``mixture [B, C, T]``, ``dry [B, S, T]``, ``label_index [B, S]``,
-``weak [B, S, 18]``, ``strong [B, S, F]``; ``labels`` and ``id`` become lists. Items of
+``weak [B, S, num_classes]``, ``strong [B, S, F]``; ``labels`` and ``id`` become lists. Items of
 different lengths (pre-rendered test sets) are zero-padded at the end to the longest
 ``T`` (and ``strong`` to the longest ``F``); ``lengths [B]`` (int64, samples before
 padding) is always returned. Other keys are stacked when they are tensors of one shape,

@@ -8,12 +8,12 @@
 Per mixture ``x [4, T]`` (32 kHz):
 
 1. all-zero mixture -> nothing queried or reported (defined result; the models are not run);
-2. tagger (skipped with oracle labels): ``predict(x)`` -> weak ``[3, 19]``, strong
-   ``[3, T_tag, 19]``; mixtures shorter than the tagger's minimum (``min_samples``) are
+2. tagger (skipped with oracle labels): ``predict(x)`` -> weak ``[3, C + 1]``, strong
+   ``[3, T_tag, C + 1]``; mixtures shorter than the tagger's minimum (``min_samples``) are
    zero-padded for the tagger only; mixtures of equal length are batched (``batch_size``);
 3. bridge (:class:`s5tse.bridge.Bridge`) or oracle queries
    (:func:`s5tse.bridge.oracle_queries` on the reference activity) -> labels, masks,
-   ``strong [3, T_q]``, ``weak [3, 18]``;
+   ``strong [3, T_q]``, ``weak [3, num_classes]``;
 4. separator via :func:`s5tse.streaming.separate` (``streaming`` None = offline) when any slot
    is queried -> ``sources [3, T]``; mixtures shorter than the separator's FFT are
    zero-padded and the output cropped.

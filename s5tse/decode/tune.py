@@ -2,7 +2,7 @@
 
 For every mixture of the validation set (with references)::
 
-    tagger once                          -> weak [3, 19], strong [3, T, 19]
+    tagger once                          -> weak [3, C + 1], strong [3, T, C + 1]
     for each distinct tau_q of the grid:   Bridge(query_threshold=tau_q) -> query set
         separate once per distinct query set (equal sets of consecutive tau_q are reused)
         for each tau_r >= tau_q:           reported = queried slots with confidence >= tau_r

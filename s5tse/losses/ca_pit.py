@@ -46,7 +46,7 @@ Example:
     >>> labels = torch.tensor([[4, 4, 15], [7, 18, 18]])     # [A, A, B] and [C, silence, silence]
     >>> est = ref[:, [1, 0, 2]] + 0.1 * torch.randn(2, 3, 1600)   # item 0: the A slots swapped
     >>> est[1, 1:] = 0.0                                      # gated silent slots
-    >>> loss_fn = ClassAwarePITLoss(objective="snr")
+    >>> loss_fn = ClassAwarePITLoss(objective="snr", silence_index=18)
     >>> loss, stats, perm = loss_fn(est, ref, labels)
     >>> perm.tolist()                                         # est[b, perm[b, i]] estimates ref[b, i]
     [[1, 0, 2], [0, 1, 2]]
@@ -140,14 +140,14 @@ def aux_weights(
 _schedule = aux_weights  # forward() has an argument of the same name
 
 
-def class_aware_pairs(labels: Tensor, *, silence_index: int = 18) -> Tuple[Tensor, Tensor]:
+def class_aware_pairs(labels: Tensor, *, silence_index: int) -> Tuple[Tensor, Tensor]:
     """Active slots and allowed target/estimate pairs from per-slot labels.
 
     Args:
         labels (Tensor): ``[B, K]`` integer class indices (``silence_index`` or negative =
             silent), or ``[B, K, C]`` label vectors (all-zero row = silent; two slots share a
             label iff their rows are equal).
-        silence_index (int): class index of an empty slot (18 in s5tse).
+        silence_index (int): class index of an empty slot (``C``, the inventory's size, in s5tse).
 
     Returns:
         Tuple[Tensor, Tensor]: ``active [B, K]`` bool and ``allowed [B, K, K]`` bool, where
@@ -155,7 +155,7 @@ def class_aware_pairs(labels: Tensor, *, silence_index: int = 18) -> Tuple[Tenso
         active with equal labels, or ``i == j`` with slot ``i`` silent.
 
     Examples:
-        >>> active, allowed = class_aware_pairs(torch.tensor([[3, 3, 18]]))
+        >>> active, allowed = class_aware_pairs(torch.tensor([[3, 3, 18]]), silence_index=18)
         >>> active.tolist(), allowed.int().tolist()
         ([[True, True, False]], [[[1, 1, 0], [1, 1, 0], [0, 0, 1]]])
     """
@@ -216,7 +216,7 @@ class ClassAwarePITLoss(torch.nn.Module):
         :func:`s5tse.losses.pit_tagger.reorder_slots`).
 
     Examples:
-        >>> loss_fn = ClassAwarePITLoss("sum", weights={"snr": 1.0, "si_sdr": 0.1})
+        >>> loss_fn = ClassAwarePITLoss("sum", weights={"snr": 1.0, "si_sdr": 0.1}, silence_index=18)
         >>> est, ref = torch.randn(4, 3, 800), torch.randn(4, 3, 800)
         >>> weak = torch.zeros(4, 3, 18); weak[:, 0, 5] = 1; weak[:, 1, 5] = 1
         >>> loss, stats, perm = loss_fn(est, ref, weak)
@@ -233,7 +233,7 @@ class ClassAwarePITLoss(torch.nn.Module):
         slot_reduction: str = "all",
         si_sdr_zero_mean: bool = False,
         eps: float = EPS,
-        silence_index: int = 18,
+        silence_index: int,
         aux_pit: bool = False,
         aux_schedule: Union[str, Mapping[str, float]] = "sr_corrnet",
     ) -> None:

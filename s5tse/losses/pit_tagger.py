@@ -1,6 +1,7 @@
 """Permutation-invariant (PIT) slot losses of the taggers (reference §4.2, §5.4).
 
-Both taggers output ``S = 3`` slots of 19-way logits (18 classes + ``silence`` = 18). The
+Both taggers output ``S = 3`` slots of ``C + 1``-way logits (the inventory's ``C`` classes +
+``silence`` = ``C``; ``C = 18`` for DCASE 2026 in the examples). The
 targets of a mixture are an unordered multiset of up to three classes padded with silence,
 so every loss here is minimised over the ``S!`` assignments of prediction slots to target
 slots (6 for 3 slots; enumerated with :func:`itertools.permutations`, no Hungarian solver
@@ -106,7 +107,7 @@ class TaggerPITLoss(nn.Module):
         cost(b, p) = 1/S sum_j [ weak_weight   * CE(weak[b, p[j]], y[b, j])
                                + strong_weight * 1/T sum_t CE(strong[b, p[j], t], y_t[b, j, t]) ]
 
-    with ``y`` the slot labels (silence = 18 for empty slots) and ``y_t`` the frame targets of
+    with ``y`` the slot labels (silence = ``C`` for empty slots) and ``y_t`` the frame targets of
     :func:`strong_class_targets` (slot class where the slot is active, silence elsewhere;
     all silence for silence slots). The loss of a mixture is ``min_p cost(b, p)``; the weak
     and strong terms always share the permutation. Duplicated classes need no special case
@@ -122,7 +123,7 @@ class TaggerPITLoss(nn.Module):
         reduction: ``"mean"`` (0-dim loss, mean over the batch) or ``"none"`` (``[B]``).
 
     Shape:
-        - weak_logits: :math:`(B, S, C)` logits, ``C = 19``.
+        - weak_logits: :math:`(B, S, C + 1)` logits.
         - label_index: :math:`(B, S)` int64 slot classes in ``[0, C)``.
         - strong_logits: :math:`(B, S, T, C)` frame logits (needed if ``strong_weight > 0``).
         - strong_activity: :math:`(B, S, T)` frame activity per target slot (float 0/1 or
@@ -277,7 +278,7 @@ def baseline_pit_ce(weak_logits: torch.Tensor, label_index: torch.Tensor,
 
     Args:
         weak_logits: ``[B, S, C]`` logits.
-        label_index: ``[B, S]`` int64 classes (silence = 18).
+        label_index: ``[B, S]`` int64 classes (silence = ``C``).
         label_smoothing: as in ``F.cross_entropy`` (0 = the baseline).
 
     Returns:

@@ -102,7 +102,7 @@ class Event:
     """One event of a scene (field names and meaning as in the official JSON).
 
     Attributes:
-        label: class name (one of the 18 targets for ``foreground``; an interference
+        label: class name (a target class for ``foreground``; an interference
             class for ``interference``; ``None`` for ``background``).
         source_file: path relative to the role's directory in ``Scene.config``.
         source_time: offset of the used segment inside the file, seconds.

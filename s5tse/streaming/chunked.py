@@ -56,7 +56,7 @@ def slice_strong(strong: Tensor, num_samples: int, start: int, stop: int) -> Ten
 @torch.no_grad()
 def separate_chunked(model: torch.nn.Module, mixture: Tensor, strong: Tensor, weak: Tensor,
                      config: StreamingConfig) -> Tensor:
-    """``mixture [C, T]``, ``strong [K, T_q]``, ``weak [K, 18]`` -> ``[K, T]`` by overlapping chunks."""
+    """``mixture [C, T]``, ``strong [K, T_q]``, ``weak [K, num_classes]`` -> ``[K, T]`` by overlapping chunks."""
     hop = model_hop(model)
     config = config.for_hop(hop)
     n = mixture.shape[-1]

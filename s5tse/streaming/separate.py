@@ -43,7 +43,7 @@ def check_example(model: torch.nn.Module, mixture: Tensor, strong: Tensor, weak:
     if not bool(torch.isfinite(mixture).all()):
         raise ValueError("mixture contains NaN or Inf samples")
     if strong.dim() != 2 or weak.dim() != 2:
-        raise ValueError(f"strong must be [K, T_q] and weak [K, 18], got {tuple(strong.shape)}, {tuple(weak.shape)}")
+        raise ValueError(f"strong must be [K, T_q] and weak [K, num_classes], got {tuple(strong.shape)}, {tuple(weak.shape)}")
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -54,7 +54,7 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 def separate(model: torch.nn.Module, mixture: Tensor, strong: Tensor, weak: Tensor,
              config: Optional[StreamingConfig] = None) -> Tensor:
-    """Separate one example: ``mixture [C, T]``, ``strong [K, T_q]``, ``weak [K, 18]`` -> ``[K, T]``.
+    """Separate one example: ``mixture [C, T]``, ``strong [K, T_q]``, ``weak [K, num_classes]`` -> ``[K, T]``.
 
     ``config`` None: offline forward; else streamed / chunked (see the module docstring).
     """

@@ -51,7 +51,7 @@ on the parameter names ``tagger.m2d.*``, ``tagger.fpasst.*``, ``tagger.proj_*``,
 ``tagger.head.*``.
 
 Statistics (train and valid): ``loss``; ``weak_ce`` and ``strong_ce`` (fusion); ``acc_mix``
-and ``acc_src`` in percent, from argmax decoding of each slot's weak logits (19-way, silence
+and ``acc_src`` in percent, from argmax decoding of each slot's weak logits ((C + 1)-way, silence
 included, no threshold -- the baseline's decoding) compared with the reference slots as
 multisets (:mod:`s5tse.metrics.labels`). ``acc_mix`` over the validation set is exact (a
 mean over mixtures); ``acc_src`` is pooled per batch and the engine averages the batches
@@ -344,7 +344,7 @@ class FusionTaggerModel(_TaggerModel):
         self, mixture: torch.Tensor, label_index: torch.Tensor, strong: torch.Tensor,
         lengths: Optional[torch.Tensor] = None, id: Any = None, **kwargs: Any,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Dict[str, torch.Tensor]]:
-        """As ``forward``, plus the outputs: ``{"strong": [B, S, T, 19], "weak": [B, S, 19]}``
+        """As ``forward``, plus the outputs: ``{"strong": [B, S, T, C + 1], "weak": [B, S, C + 1]}``
         logits and ``perm [B, S]`` (prediction slot of each target slot)."""
         out = self._run(mixture, id)
         num_frames = out["strong"].shape[2]

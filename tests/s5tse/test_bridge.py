@@ -160,7 +160,7 @@ def test_m2dat_tagger_output_through_from_tagger_output():
     from s5tse.models.tagger.m2dat import M2DATTagger
 
     torch.manual_seed(0)
-    tagger = M2DATTagger.from_preset("tiny").eval()
+    tagger = M2DATTagger.from_preset("tiny", num_classes=19).eval()
     x = torch.randn(1, 4, 8000) * 0.1
     pred = tagger.predict(x)
     out = Bridge(0.0, 0.0, classes=DCASE2026).from_tagger_output(pred, 0, 8000, has_strong=False)

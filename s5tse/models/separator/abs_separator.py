@@ -9,7 +9,7 @@ single-channel estimate per slot::
 * ``strong``: ``[B, K, T_q]`` frame-level query per slot (soft or hard activity of the
   queried class) on ANY frame grid whose ``T_q`` frames evenly cover the input; the model
   resamples it to its own frame rate.
-* ``weak``: ``[B, K, 18]`` time-invariant class identity per slot (one-hot / multi-hot).
+* ``weak``: ``[B, K, num_classes]`` time-invariant class identity per slot (one-hot / multi-hot).
 * A slot whose query is all zero (strong AND weak) is silent: its output is exactly zero.
 
 Returns ``sources [B, K, T]`` (same ``T`` as the input) and a dict of extras (auxiliary
@@ -31,7 +31,7 @@ class AbsSeparator(torch.nn.Module, abc.ABC):
     def forward(
         self, mixture: Tensor, strong: Tensor, weak: Tensor
     ) -> Tuple[Tensor, Dict[str, Any]]:
-        """Separate ``mixture [B, C, T]`` given ``strong [B, K, T_q]`` and ``weak [B, K, 18]``.
+        """Separate ``mixture [B, C, T]`` given ``strong [B, K, T_q]`` and ``weak [B, K, num_classes]``.
 
         Returns ``(sources [B, K, T], extras)``.  All-zero query on slot k -> zeros on slot k.
         """

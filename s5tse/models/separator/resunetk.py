@@ -28,7 +28,7 @@ ConvBlockRes (pre-activation, additive FiLM, no gamma)::
 
 with 3x3 bias-free convolutions, LeakyReLU slope 0.01 and ``beta = Linear(H, channels)(e)``
 broadcast over time and frequency. The query embedding ``e [B, H]`` comes from the flattened
-slot queries ``weak [B, K, 18] -> [B, 54]`` through Linear(54, H) -> LayerNorm -> ReLU ->
+slot queries ``weak [B, K, num_classes] -> [B, 54]`` through Linear(54, H) -> LayerNorm -> ReLU ->
 Linear(H, H) -> LayerNorm -> ReLU. Every block (encoder, bottleneck, decoder) has its own beta
 layers; decoder blocks add one more for the BN in front of the transposed convolution.
 
@@ -73,7 +73,7 @@ checkpointed blocks is set to ``1 - sqrt(1 - m)``: two updates then equal one up
 Example:
     >>> import torch
     >>> from s5tse.models.separator.resunetk import ResUNetK
-    >>> model = ResUNetK.from_preset("unit")
+    >>> model = ResUNetK.from_preset("unit", num_classes=18)
     >>> mixture = torch.randn(2, 4, 8001)
     >>> weak = torch.zeros(2, 3, 18); weak[:, 0, 4] = 1; weak[0, 1, 4] = 1   # slot 2 silent
     >>> sources, extras = model(mixture, torch.zeros(2, 3, 50), weak)
@@ -166,7 +166,7 @@ class ResUNetK(AbsSeparator):
 
     Args:
         num_slots (int): output slots K (3).
-        num_classes (int): query classes per slot (18); the query vector has
+        num_classes (int): query classes per slot (the class inventory's size); the query vector has
             ``num_slots * num_classes`` entries.
         in_channels (int): mixture channels C (4, FOA).
         n_fft (int): STFT size (window = n_fft, periodic Hann); ``n_fft / 2`` must be a
@@ -190,7 +190,8 @@ class ResUNetK(AbsSeparator):
     def __init__(
         self,
         num_slots: int = 3,
-        num_classes: int = 18,
+        *,
+        num_classes: int,
         in_channels: int = 4,
         n_fft: int = 1024,
         hop_length: int = 160,
@@ -334,7 +335,7 @@ class ResUNetK(AbsSeparator):
     def forward(
         self, mixture: Tensor, strong: Optional[Tensor], weak: Tensor
     ) -> Tuple[Tensor, Dict[str, Any]]:
-        """Separate ``mixture [B, C, T]`` into ``[B, K, T]`` given the slot queries ``weak [B, K, 18]``.
+        """Separate ``mixture [B, C, T]`` into ``[B, K, T]`` given the slot queries ``weak [B, K, num_classes]``.
 
         ``strong`` is ignored (clip-level model). Slots whose ``weak`` row is all zero are
         exactly zero. Returns ``(sources, {})``.

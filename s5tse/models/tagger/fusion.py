@@ -9,7 +9,7 @@ Shapes for a 32 kHz FOA mixture ``wav [B, 4, n]`` (``real`` preset, 10 s: ``N = 
                    LayerNorm(4 Dp) -> Linear(4 Dp, d_fused) -> Dropout -> [B, T, d]
     alignment      M2D column t // 4 for fPaSST frame t (last column repeated) -> [B, T, d]
     fusion         concat on the feature axis                           -> z [B, T, 2 d]
-    head           PerSourceHead(2 d)  -> strong [B, 3, T, 19], weak [B, 3, 19]   (logits)
+    head           PerSourceHead(2 d)  -> strong [B, 3, T, C + 1], weak [B, 3, C + 1]   (logits)
 
 Each backbone is shared across the channels (the channels are folded into the batch by the
 encoders' ``forward_multichannel``) and the per-channel features are concatenated in input
@@ -54,7 +54,7 @@ import torch.nn as nn
 from s5tse.labels import NUM_SLOTS
 
 from .fpasst import FPaSSTEncoder
-from .heads import NUM_SLOT_CLASSES, PerSourceHead, TaggerOutput, freeze_encoder
+from .heads import PerSourceHead, TaggerOutput, freeze_encoder
 from .m2d import M2DEncoder
 
 __all__ = ["FusionTagger", "FUSION_PRESETS", "TaggerOutput", "m2d_to_fpasst_index",
@@ -100,26 +100,26 @@ class FusionTagger(nn.Module):
         fpasst: fPaSST encoder (``forward_multichannel(wav) -> [B, T, C * out_dim]``).
         d_fused: projection size of each stream (fused features are ``2 * d_fused``).
         num_slots: output slots (3).
-        num_classes: classes per slot including silence (19).
+        num_classes: classes per slot including silence (``C + 1``).
         num_channels: input channels (4, FOA).
         head_hidden: per-slot width of :class:`~s5tse.models.tagger.heads.PerSourceHead`.
         head_dropout: dropout inside the head.
         proj_dropout: dropout after each stream's projection.
         pooling: weak pooling of the head, ``"attention"`` or ``"mean"``.
 
-    ``forward(wav [B, 4, n]) -> {"strong": [B, S, T, 19], "weak": [B, S, 19]}`` (logits);
+    ``forward(wav [B, 4, n]) -> {"strong": [B, S, T, C + 1], "weak": [B, S, C + 1]}`` (logits);
     ``predict(wav) -> TaggerOutput`` (probabilities and the frame grid).
 
     Example::
 
-        >>> model = FusionTagger.from_preset("tiny").eval()
+        >>> model = FusionTagger.from_preset("tiny", num_classes=19).eval()
         >>> out = model(torch.zeros(1, 4, 32000))
         >>> out["strong"].shape, out["weak"].shape
         (torch.Size([1, 3, 25, 19]), torch.Size([1, 3, 19]))
     """
 
     def __init__(self, m2d: M2DEncoder, fpasst: FPaSSTEncoder, d_fused: int = 256,
-                 num_slots: int = NUM_SLOTS, num_classes: int = NUM_SLOT_CLASSES, *,
+                 num_slots: int = NUM_SLOTS, *, num_classes: int,
                  num_channels: int = 4, head_hidden: int = 256, head_dropout: float = 0.1,
                  proj_dropout: float = 0.0, pooling: str = "attention") -> None:
         super().__init__()
@@ -218,7 +218,7 @@ class FusionTagger(nn.Module):
         return torch.cat([align_m2d_to_fpasst(zm, zp.shape[1]), zp], dim=-1)
 
     def forward(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``wav [B, 4, n]`` (32 kHz) -> ``{"strong": [B, S, T, 19], "weak": [B, S, 19]}``
+        """``wav [B, 4, n]`` (32 kHz) -> ``{"strong": [B, S, T, C + 1], "weak": [B, S, C + 1]}``
         logits, ``T = ceil(n / 1280)``."""
         strong, weak = self.head(self.fuse(wav))
         return {"strong": strong, "weak": weak}

@@ -10,11 +10,11 @@ training matches slots to targets with PIT (:mod:`s5tse.losses.pit_tagger`).
       z [B, T, in_dim]
         -> LayerNorm -> Linear(in_dim, S * hidden) -> GELU -> Dropout   (shared trunk)
         -> view [B, T, S, hidden]; for each slot s (own parameters):
-             strong_s = Linear_s(hidden, 19)(u_s)               [B, T, 19]
+             strong_s = Linear_s(hidden, C + 1)(u_s)               [B, T, C + 1]
              a_s      = softmax_T(Linear_s(hidden, 1)(u_s))     [B, T, 1]   ("attention")
                         or 1 / T                                            ("mean")
-             weak_s   = Linear_s(hidden, 19)(sum_T a_s * u_s)   [B, 19]
-        -> strong [B, S, T, 19], weak [B, S, 19]   (logits)
+             weak_s   = Linear_s(hidden, C + 1)(sum_T a_s * u_s)   [B, C + 1]
+        -> strong [B, S, T, C + 1], weak [B, S, C + 1]   (logits)
 
   The weak (clip) logits come from their own classifier on a pooled slot embedding, not
   from pooled frame posteriors: a slot's clip class is decided once per clip, while the
@@ -27,8 +27,8 @@ training matches slots to targets with PIT (:mod:`s5tse.losses.pit_tagger`).
       x [B, T, D] -> mean over T -> BatchNorm1d(D, affine=False)
         -> Linear(D, S * hidden) -> LayerNorm(S * hidden) -> ReLU -> view [B, S, hidden]
         -> per slot s: Linear_s(hidden, slot_hidden) -> LayerNorm_s -> ReLU
-                       -> Linear_s(slot_hidden, 19)
-        -> weak [B, S, 19]   (logits)
+                       -> Linear_s(slot_hidden, C + 1)
+        -> weak [B, S, C + 1]   (logits)
 
   With ``D = 4 * 768, hidden = 1024, slot_hidden = 512`` it has 11,053,113 parameters and
   with ``D = 768`` 3,975,225, the trainable counts of the baseline's 4-channel and
@@ -49,12 +49,7 @@ import torch.nn as nn
 
 from s5tse.labels import NUM_SLOTS
 
-__all__ = ["PerSourceHead", "BaselineSlotHead", "TaggerOutput", "NUM_SLOT_CLASSES",
-           "freeze_encoder"]
-
-#: Default slot classes of the heads (``C + 1``, silence last): the layout of the published
-#: DCASE 2026 checkpoints (18 classes + silence). Tasks always pass the inventory's count.
-NUM_SLOT_CLASSES: int = 19
+__all__ = ["PerSourceHead", "BaselineSlotHead", "TaggerOutput", "freeze_encoder"]
 
 
 def _check_positive(**kwargs: float) -> None:
@@ -75,7 +70,7 @@ class PerSourceHead(nn.Module):
     Args:
         in_dim: feature size of the input ``z [B, T, in_dim]``.
         num_slots: output slots ``S`` (3).
-        num_classes: classes per slot including silence (19).
+        num_classes: classes per slot including silence (``C + 1``).
         hidden: per-slot embedding size of the shared trunk (trunk output ``S * hidden``).
         dropout: dropout after the trunk activation (training only).
         pooling: ``"attention"`` (learned softmax weights over time, one scorer per slot)
@@ -88,15 +83,14 @@ class PerSourceHead(nn.Module):
 
     Example::
 
-        >>> head = PerSourceHead(64, hidden=32)
+        >>> head = PerSourceHead(64, num_classes=19, hidden=32)   # 18 classes + silence
         >>> strong, weak = head(torch.randn(2, 25, 64))
         >>> strong.shape, weak.shape
         (torch.Size([2, 3, 25, 19]), torch.Size([2, 3, 19]))
     """
 
-    def __init__(self, in_dim: int, num_slots: int = NUM_SLOTS,
-                 num_classes: int = NUM_SLOT_CLASSES, hidden: int = 256, dropout: float = 0.1,
-                 pooling: str = "attention") -> None:
+    def __init__(self, in_dim: int, num_slots: int = NUM_SLOTS, *, num_classes: int,
+                 hidden: int = 256, dropout: float = 0.1, pooling: str = "attention") -> None:
         super().__init__()
         _check_positive(in_dim=in_dim, num_slots=num_slots, num_classes=num_classes,
                         hidden=hidden)
@@ -161,7 +155,7 @@ class BaselineSlotHead(nn.Module):
 
     Args:
         in_dim: feature size ``D`` (``C * 768`` for the baseline with ``C`` channels).
-        num_slots, num_classes: 3 slots, 19 classes (18 + silence).
+        num_slots, num_classes: 3 slots, ``C + 1`` classes (the inventory's ``C`` + silence).
         hidden: per-slot width of the shared layer (1024; its output is ``S * hidden``).
         slot_hidden: width of each slot's own hidden layer (512).
         dropout: dropout before each slot's output layer (0 = as the baseline).
@@ -174,9 +168,8 @@ class BaselineSlotHead(nn.Module):
     ``B > 1`` there) and with its running statistics in eval mode.
     """
 
-    def __init__(self, in_dim: int, num_slots: int = NUM_SLOTS,
-                 num_classes: int = NUM_SLOT_CLASSES, hidden: int = 1024,
-                 slot_hidden: int = 512, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, num_slots: int = NUM_SLOTS, *, num_classes: int,
+                 hidden: int = 1024, slot_hidden: int = 512, dropout: float = 0.0) -> None:
         super().__init__()
         _check_positive(in_dim=in_dim, num_slots=num_slots, num_classes=num_classes,
                         hidden=hidden, slot_hidden=slot_hidden)
@@ -225,9 +218,9 @@ class TaggerOutput:
     :class:`M2DATTagger`).
 
     Attributes:
-        weak_prob: ``[B, S, 19]`` clip probabilities per slot (softmax over 18 classes +
+        weak_prob: ``[B, S, C + 1]`` clip probabilities per slot (softmax over the C classes +
             silence, sums to 1 over the last axis).
-        strong_prob: ``[B, S, T, 19]`` frame probabilities per slot (softmax per frame).
+        strong_prob: ``[B, S, T, C + 1]`` frame probabilities per slot (softmax per frame).
         frame_times: ``[T, 2]`` float64 (start, end) seconds of each frame.
     """
 
@@ -240,8 +233,8 @@ class TaggerOutput:
         return int(self.strong_prob.shape[2])
 
     def argmax(self) -> torch.Tensor:
-        """``[B, S]`` int64 class index per slot (18 = silence): the baseline's decoding
-        (argmax over all 19 outputs, no threshold)."""
+        """``[B, S]`` int64 class index per slot (``C`` = silence): the baseline's decoding
+        (argmax over all C + 1 outputs, no threshold)."""
         return self.weak_prob.argmax(dim=-1)
 
     def confidence(self) -> torch.Tensor:

@@ -8,12 +8,12 @@ evaluation); no code copied.
       -> BaselineSlotHead: mean over time (= the baseline's mean over all 5 x N patch
          tokens, the encoder already averages the 5 frequency tokens of a column)
          -> BatchNorm1d(affine=False) -> Linear(., 3 * 1024) -> LayerNorm -> ReLU
-         -> per slot Linear(1024, 512) -> LayerNorm -> ReLU -> Linear(512, 19)
-      -> weak logits [B, 3, 19]
+         -> per slot Linear(1024, 512) -> LayerNorm -> ReLU -> Linear(512, C + 1)
+      -> weak logits [B, 3, C + 1]
 
 Training: PIT cross-entropy over the 3 slots on the weak logits
 (:func:`s5tse.losses.pit_tagger.baseline_pit_ce`). Decoding: per-slot softmax, argmax over
-the 19 outputs, no threshold (:meth:`TaggerOutput.argmax`).
+the C + 1 outputs, no threshold (:meth:`TaggerOutput.argmax`).
 
 The model has no frame-level output. For a common decoding API, :meth:`M2DATTagger.predict`
 returns ``strong_prob`` = the clip probabilities repeated on every frame of the 40 ms grid
@@ -36,7 +36,7 @@ import torch.nn as nn
 
 from s5tse.labels import NUM_SLOTS
 
-from .heads import NUM_SLOT_CLASSES, BaselineSlotHead, TaggerOutput, freeze_encoder
+from .heads import BaselineSlotHead, TaggerOutput, freeze_encoder
 from .m2d import M2DEncoder
 
 __all__ = ["M2DATTagger", "M2DAT_PRESETS", "TaggerOutput"]
@@ -60,23 +60,23 @@ class M2DATTagger(nn.Module):
     Args:
         m2d: M2D encoder (``forward_multichannel(wav [B, C, n]) -> [B, N, C * feature_dim]``).
         num_channels: 4 (all FOA channels, "4c") or 1 (``ref_channel`` only, "1c").
-        num_slots, num_classes: 3 slots x 19 classes (18 + silence).
+        num_slots, num_classes: 3 slots x ``C + 1`` classes (the inventory's ``C`` + silence).
         hidden, slot_hidden, dropout: :class:`~s5tse.models.tagger.heads.BaselineSlotHead`.
         ref_channel: channel used by the 1-channel variant (0 = FOA W).
         frame_hop: samples per frame of the grid of :meth:`predict` (1280 = 40 ms).
 
     Input ``wav [B, 4, n]`` at 32 kHz (the 1-channel variant also takes ``[B, 1, n]``).
-    ``forward(wav) -> {"weak": [B, S, 19]}`` logits; ``predict(wav) -> TaggerOutput``.
+    ``forward(wav) -> {"weak": [B, S, C + 1]}`` logits; ``predict(wav) -> TaggerOutput``.
 
     Example::
 
-        >>> model = M2DATTagger.from_preset("tiny").eval()
+        >>> model = M2DATTagger.from_preset("tiny", num_classes=19).eval()
         >>> model(torch.zeros(2, 4, 32000))["weak"].shape
         torch.Size([2, 3, 19])
     """
 
     def __init__(self, m2d: M2DEncoder, num_channels: int = FOA_CHANNELS,
-                 num_slots: int = NUM_SLOTS, num_classes: int = NUM_SLOT_CLASSES, *,
+                 num_slots: int = NUM_SLOTS, *, num_classes: int,
                  hidden: int = 1024, slot_hidden: int = 512, dropout: float = 0.0,
                  ref_channel: int = 0, frame_hop: int = 1280) -> None:
         super().__init__()
@@ -161,7 +161,7 @@ class M2DATTagger(nn.Module):
         return wav
 
     def forward(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``wav [B, 4, n]`` -> ``{"weak": [B, S, 19]}`` logits."""
+        """``wav [B, 4, n]`` -> ``{"weak": [B, S, C + 1]}`` logits."""
         feats = self.m2d.forward_multichannel(self._select_channels(wav))   # [B, N, C * D]
         return {"weak": self.head(feats)}
 

@@ -392,7 +392,7 @@ def test_training_only_weight_files_are_not_read_at_decoding(tmp_path):
     from s5tse.models.separator.sr_corrnet.model import LabelQueriedSRCorrNet
 
     init = tmp_path / "sr_corrnet_ss.pt"
-    torch.save(export_sr_corrnet_ss_layout(LabelQueriedSRCorrNet(preset="unit")), init)
+    torch.save(export_sr_corrnet_ss_layout(LabelQueriedSRCorrNet(preset="unit", num_classes=18)), init)
     yaml_path = CONF / "tuning" / "train_separator_lq_sr_corrnet_tiny.yaml"
     exp, n = make_experiment("separator", yaml_path, tmp_path / "exp", "valid.sdri.ave.pth",
                              overrides=["--model_conf.init_sr_corrnet_ss", str(init)])

@@ -81,7 +81,7 @@ def test_matches_brute_force_over_allowed_permutations(objective):
     shuffles = [[1, 0, 2], [2, 0, 1], [2, 1, 0], [0, 2, 1], [1, 2, 0], [2, 1, 0], [2, 0, 1], [1, 0, 2]]
     est = torch.stack([ref[b, s] for b, s in enumerate(shuffles)])
     est = est + 0.7 * torch.randn(est.shape, generator=g, dtype=torch.float64)
-    loss, stats, perm = ClassAwarePITLoss(objective)(est, ref, labels)
+    loss, stats, perm = ClassAwarePITLoss(objective, silence_index=18)(est, ref, labels)
     ref_loss, ref_perms = _brute_force(objective, est, ref, labels)
     assert sum(p != [0, 1, 2] for p in ref_perms) >= 4  # the search is exercised
     assert float(loss) == pytest.approx(ref_loss, abs=1e-9)
@@ -95,7 +95,7 @@ def test_swapped_same_label_estimates_are_swapped_back():
     labels = torch.tensor([[A, A, B]])
     good = ref + 0.05 * torch.randn(1, 3, 800, generator=g)
     swapped = good[:, [1, 0, 2]]
-    loss_fn = ClassAwarePITLoss("snr")
+    loss_fn = ClassAwarePITLoss("snr", silence_index=18)
     loss_good, _, perm_good = loss_fn(good, ref, labels)
     loss_sw, stats, perm_sw = loss_fn(swapped, ref, labels)
     assert perm_good.tolist() == [[0, 1, 2]]
@@ -111,7 +111,7 @@ def test_different_labels_never_swap():
     labels = torch.tensor([[A, B, C], [A, A, B]])
     est = ref[:, [2, 0, 1]].clone()  # every slot holds another slot's source
     est[1] = ref[1, [2, 1, 0]]       # item 1: slot 0 (A) <-> slot 2 (B): labels differ
-    loss, _, perm = ClassAwarePITLoss("snr")(est, ref, labels)
+    loss, _, perm = ClassAwarePITLoss("snr", silence_index=18)(est, ref, labels)
     assert perm.tolist() == [[0, 1, 2], [0, 1, 2]]
     expected = neg_snr(est, ref).mean()
     assert float(loss) == pytest.approx(float(expected), abs=1e-5)
@@ -124,7 +124,7 @@ def test_silent_slots_stay_fixed_and_contribute_zero_by_default():
     ref[labels == SIL] = 0.0
     est = ref[:, [2, 1, 0]].clone()
     est[1] = torch.randn(3, 500, generator=g)  # loud outputs in both silent slots
-    loss, _, perm = ClassAwarePITLoss("snr")(est, ref, labels)
+    loss, _, perm = ClassAwarePITLoss("snr", silence_index=18)(est, ref, labels)
     assert perm.tolist() == [[2, 1, 0], [0, 1, 2]]
     item0 = (neg_snr(est[0, 2], ref[0, 0]) + neg_snr(est[0, 0], ref[0, 2])) / 3
     item1 = neg_snr(est[1, 2], ref[1, 2]) / 3
@@ -139,7 +139,7 @@ def test_silent_weight_adds_energy_term():
     est = ref.clone()
     est[0, 1] = 0.01  # energy 0.05
     est[0, 2] = 0.0   # exactly silent: no penalty
-    loss, _, perm = ClassAwarePITLoss("snr", silent_weight=0.5)(est, ref, labels)
+    loss, _, perm = ClassAwarePITLoss("snr", silent_weight=0.5, silence_index=18)(est, ref, labels)
     expected = (float(neg_snr(est[0, 0], ref[0, 0])) + 0.5 * 10 * math.log10(1 + 0.05 / EPS)) / 3
     assert float(loss) == pytest.approx(expected, abs=1e-9)
     ref_loss, ref_perms = _brute_force("snr", est, ref, labels, silent_weight=0.5)
@@ -153,17 +153,17 @@ def test_sum_objective_is_weighted_sum():
     labels = torch.tensor([[A, B, C], [B, A, C], [C, SIL, SIL]])
     ref[labels == SIL] = 0.0
     w = {"snr": 0.7, "si_sdr": 0.2}
-    l_sum, stats, _ = ClassAwarePITLoss("sum", weights=w)(est, ref, labels)
-    l_snr, _, _ = ClassAwarePITLoss("snr")(est, ref, labels)
-    l_si, _, _ = ClassAwarePITLoss("si_sdr")(est, ref, labels)
+    l_sum, stats, _ = ClassAwarePITLoss("sum", weights=w, silence_index=18)(est, ref, labels)
+    l_snr, _, _ = ClassAwarePITLoss("snr", silence_index=18)(est, ref, labels)
+    l_si, _, _ = ClassAwarePITLoss("si_sdr", silence_index=18)(est, ref, labels)
     assert float(l_sum) == pytest.approx(0.7 * float(l_snr) + 0.2 * float(l_si), abs=1e-9)
     assert {"loss", "snr", "si_sdr"} <= set(stats)
-    pw = ClassAwarePITLoss("sum", weights=w).pairwise(est, ref)
-    pw_snr = ClassAwarePITLoss("snr").pairwise(est, ref)
-    pw_si = ClassAwarePITLoss("si_sdr").pairwise(est, ref)
+    pw = ClassAwarePITLoss("sum", weights=w, silence_index=18).pairwise(est, ref)
+    pw_snr = ClassAwarePITLoss("snr", silence_index=18).pairwise(est, ref)
+    pw_si = ClassAwarePITLoss("si_sdr", silence_index=18).pairwise(est, ref)
     assert torch.allclose(pw, 0.7 * pw_snr + 0.2 * pw_si)
     # default weights: -SNR - 0.1 SI-SDR
-    l_def, _, _ = ClassAwarePITLoss("sum")(est, ref, labels)
+    l_def, _, _ = ClassAwarePITLoss("sum", silence_index=18)(est, ref, labels)
     assert float(l_def) == pytest.approx(float(l_snr) + 0.1 * float(l_si), abs=1e-9)
 
 
@@ -173,10 +173,10 @@ def test_label_vectors_equal_integer_labels_and_slot_reduction():
     ref = torch.randn(2, 3, 300, generator=g)
     ref[labels == SIL] = 0.0
     est = torch.randn(2, 3, 300, generator=g)
-    l_idx, _, p_idx = ClassAwarePITLoss()(est, ref, labels)
-    l_vec, _, p_vec = ClassAwarePITLoss()(est, ref, _weak(labels))
+    l_idx, _, p_idx = ClassAwarePITLoss(silence_index=18)(est, ref, labels)
+    l_vec, _, p_vec = ClassAwarePITLoss(silence_index=18)(est, ref, _weak(labels))
     assert torch.equal(p_idx, p_vec) and float(l_idx) == pytest.approx(float(l_vec), abs=1e-6)
-    l_act, _, _ = ClassAwarePITLoss(slot_reduction="active")(est, ref, labels)
+    l_act, _, _ = ClassAwarePITLoss(slot_reduction="active", silence_index=18)(est, ref, labels)
     slot = reorder_slots(est, p_idx)
     per = torch.where(labels != SIL, neg_snr(slot, ref), torch.zeros(()))
     expected = ((per[0].sum() / 2) + (per[1].sum() / 3)) / 2
@@ -189,27 +189,27 @@ def test_gradient_reaches_only_allowed_pairs():
     ref = torch.randn(1, 3, 200, generator=g)
     ref[0, 2] = 0.0
     est = torch.randn(1, 3, 200, generator=g, requires_grad=True)
-    loss, _, _ = ClassAwarePITLoss()(est, ref, labels)
+    loss, _, _ = ClassAwarePITLoss(silence_index=18)(est, ref, labels)
     loss.backward()
     assert torch.isfinite(est.grad).all()
     assert est.grad[0, :2].abs().sum() > 0
     assert torch.equal(est.grad[0, 2], torch.zeros(200))  # silent slot excluded
 
 
-def test_class_aware_pairs():
-    active, allowed = class_aware_pairs(torch.tensor([[A, SIL, A], [SIL, SIL, SIL]]))
+def test_class_aware_pairs(silence_index=18):
+    active, allowed = class_aware_pairs(torch.tensor([[A, SIL, A], [SIL, SIL, SIL]]), silence_index=18)
     assert active.tolist() == [[True, False, True], [False, False, False]]
     assert allowed[0].int().tolist() == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
     assert allowed[1].int().tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]  # silences never swap
-    active_v, allowed_v = class_aware_pairs(_weak([[A, SIL, A], [SIL, SIL, SIL]]))
+    active_v, allowed_v = class_aware_pairs(_weak([[A, SIL, A], [SIL, SIL, SIL]]), silence_index=18)
     assert torch.equal(active, active_v) and torch.equal(allowed, allowed_v)
     with pytest.raises(ValueError):
-        class_aware_pairs(torch.zeros(2, 3))  # float [B, K]
+        class_aware_pairs(torch.zeros(2, 3), silence_index=18)  # float [B, K]
 
 
 def test_all_silent_batch_gives_zero_loss_and_no_snr():
     est, ref = torch.zeros(2, 3, 100), torch.zeros(2, 3, 100)
-    loss, stats, perm = ClassAwarePITLoss()(est, ref, torch.full((2, 3), SIL))
+    loss, stats, perm = ClassAwarePITLoss(silence_index=18)(est, ref, torch.full((2, 3), SIL))
     assert float(loss) == 0.0 and stats["snr"] is None
     assert perm.tolist() == [[0, 1, 2]] * 2
 
@@ -220,7 +220,7 @@ def test_aux_outputs_use_main_permutation_and_weights():
     ref = torch.randn(1, 3, 400, generator=g, dtype=torch.float64)
     est = ref[:, [1, 0, 2]] + 0.1 * torch.randn(1, 3, 400, generator=g, dtype=torch.float64)
     aux = est[:, [1, 0, 2]]  # the aux output holds the sources in the other order
-    loss_fn = ClassAwarePITLoss()
+    loss_fn = ClassAwarePITLoss(silence_index=18)
     main, _, perm = loss_fn(est, ref, labels)
     total, stats, perm2 = loss_fn(est, ref, labels, aux=[est, aux], aux_weights=[0.3, 0.2])
     assert torch.equal(perm, perm2)
@@ -230,7 +230,7 @@ def test_aux_outputs_use_main_permutation_and_weights():
     assert float(stats["loss_main"]) == pytest.approx(float(main), abs=1e-12)
     assert float(stats["loss_aux"]) == pytest.approx(expected - float(main), abs=1e-9)
     # own permutation per aux output: the swapped aux output costs as much as est
-    total_pit, _, _ = ClassAwarePITLoss(aux_pit=True)(est, ref, labels, aux=[aux], aux_weights=[1.0])
+    total_pit, _, _ = ClassAwarePITLoss(aux_pit=True, silence_index=18)(est, ref, labels, aux=[aux], aux_weights=[1.0])
     assert float(total_pit) == pytest.approx(2 * float(main), abs=1e-9)
     with pytest.raises(ValueError, match="weights"):
         loss_fn(est, ref, labels, aux=[est], aux_weights=[0.1, 0.2])
@@ -249,7 +249,7 @@ def test_aux_schedule_helper_and_epoch():
     ref = torch.randn(1, 3, 200, generator=g, dtype=torch.float64)
     est = ref + 0.5 * torch.randn(1, 3, 200, generator=g, dtype=torch.float64)
     labels = torch.tensor([[A, B, C]])
-    loss_fn = ClassAwarePITLoss()
+    loss_fn = ClassAwarePITLoss(silence_index=18)
     main, _, _ = loss_fn(est, ref, labels)
     loss_fn.set_epoch(102)
     total, _, _ = loss_fn(est, ref, labels, aux=[est, est])
@@ -258,14 +258,14 @@ def test_aux_schedule_helper_and_epoch():
 
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="objective"):
-        ClassAwarePITLoss("l1")
+        ClassAwarePITLoss("l1", silence_index=18)
     with pytest.raises(ValueError, match="only used"):
-        ClassAwarePITLoss("snr", weights={"snr": 1.0})
+        ClassAwarePITLoss("snr", weights={"snr": 1.0}, silence_index=18)
     with pytest.raises(ValueError, match="keys"):
-        ClassAwarePITLoss("sum", weights={"sdr": 1.0})
+        ClassAwarePITLoss("sum", weights={"sdr": 1.0}, silence_index=18)
     with pytest.raises(ValueError, match="aux_schedule"):
-        ClassAwarePITLoss(aux_schedule="cosine")
-    loss_fn = ClassAwarePITLoss()
+        ClassAwarePITLoss(aux_schedule="cosine", silence_index=18)
+    loss_fn = ClassAwarePITLoss(silence_index=18)
     with pytest.raises(ValueError, match="one shape"):
         loss_fn(torch.zeros(1, 3, 10), torch.zeros(1, 3, 11), torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="labels"):

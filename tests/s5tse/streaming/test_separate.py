@@ -12,7 +12,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def resunet():
     torch.manual_seed(0)
-    return ResUNetK.from_preset("unit").eval()  # n_fft 256, hop 128
+    return ResUNetK.from_preset("unit", num_classes=18).eval()  # n_fft 256, hop 128
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,6 @@ def test_min_input_samples_reads_n_fft_of_the_model_or_its_config(resunet):
     from s5tse.models.separator.sr_corrnet.model import LabelQueriedSRCorrNet
 
     assert min_input_samples(resunet) == 256 // 2 + 1                 # ResUNetK.n_fft
-    sr = LabelQueriedSRCorrNet(preset="unit")
+    sr = LabelQueriedSRCorrNet(preset="unit", num_classes=18)
     assert not hasattr(sr, "n_fft") and min_input_samples(sr) == sr.config.n_fft // 2 + 1
     assert min_input_samples(torch.nn.Linear(2, 2)) == 1              # no STFT

@@ -19,7 +19,7 @@ def rel_l2(a, b):
 def make_model(**overrides):
     """Unit preset with random (non-zero) FiLM output layers so the queries matter."""
     torch.manual_seed(0)
-    model = LabelQueriedSRCorrNet.from_preset("unit", **overrides)
+    model = LabelQueriedSRCorrNet.from_preset("unit", **{"num_classes": 18, **overrides})
     for m in model.modules():
         if isinstance(m, LabelFiLM):
             for lin in (m.strong[-1], m.weak_bias):

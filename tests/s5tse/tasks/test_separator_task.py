@@ -128,7 +128,7 @@ def test_init_sr_corrnet_ss_hook_loads_the_backbone(tmp_path, caplog):
     from s5tse.models.separator.sr_corrnet.checkpoint import export_sr_corrnet_ss_layout
 
     torch.manual_seed(3)
-    source = LabelQueriedSRCorrNet.from_preset("unit")
+    source = LabelQueriedSRCorrNet.from_preset("unit", num_classes=18)
     with torch.no_grad():
         for p in source.parameters():
             p.add_(0.1)  # differs from any fresh initialisation
@@ -165,7 +165,7 @@ def test_wrapper_loss_equals_ca_pit_on_the_same_outputs(model):
     torch.manual_seed(0)
     wrapper = task.build_model(config)
     batch = synthetic_batch(epoch=120)
-    direct = ClassAwarePITLoss("sum")
+    direct = ClassAwarePITLoss("sum", silence_index=18)
     for training in (True, False):
         wrapper.train(training)
         loss, stats, weight = wrapper(**batch)
@@ -198,7 +198,7 @@ def test_fixed_aux_loss_weight():
     batch = synthetic_batch(epoch=500)
     loss, stats, _ = wrapper(**batch)
     est, extras = wrapper.separator(batch["mixture"], batch["strong"], batch["weak"])
-    expected, _, _ = ClassAwarePITLoss("snr")(est, batch["dry"], batch["label_index"],
+    expected, _, _ = ClassAwarePITLoss("snr", silence_index=18)(est, batch["dry"], batch["label_index"],
                                                aux=extras["aux"], aux_weights=[0.3])
     torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-6)
 

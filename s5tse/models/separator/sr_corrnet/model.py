@@ -25,7 +25,7 @@ Queries: ``strong [B, K, T_q]`` is resampled to the N STFT frames (``strong_resa
 ``nearest`` = value of the query frame containing the STFT frame centre, default; ``linear`` =
 interpolation between query-frame centres; see :func:`.split.resample_strong`); the T_q frames are
 assumed to cover the input evenly unless ``strong_hop`` (samples per query frame, e.g. 1280 for
-the 40-ms tagger grid at 32 kHz) is given.  ``weak [B, K, 18]`` is embedded by an MLP.  A slot
+the 40-ms tagger grid at 32 kHz) is given.  ``weak [B, K, num_classes]`` is embedded by an MLP.  A slot
 whose strong and weak queries are both all zero is *silent*: its output (and its auxiliary
 outputs) are exact zeros and the other slots do not attend to it.
 
@@ -89,7 +89,7 @@ class SRCorrNetConfig:
     # signal / query interface
     num_channels: int = 4
     num_slots: int = 3
-    num_classes: int = 18
+    num_classes: Optional[int] = None  # the size of the class inventory: always given
     # STFT
     n_fft: int = 512
     hop_length: int = 256
@@ -204,12 +204,13 @@ class LabelQueriedSRCorrNet(AbsSeparator):
 
     Construction::
 
-        LabelQueriedSRCorrNet()                          # base preset defaults
-        LabelQueriedSRCorrNet(preset="cpu_small", num_decoder_blocks=2)
-        LabelQueriedSRCorrNet.from_preset("large", activation_checkpointing=True)
-        LabelQueriedSRCorrNet(config=SRCorrNetConfig(...))   # or a plain dict of fields
+        LabelQueriedSRCorrNet(num_classes=C)             # base preset defaults, C query classes
+        LabelQueriedSRCorrNet(preset="cpu_small", num_classes=C, num_decoder_blocks=2)
+        LabelQueriedSRCorrNet.from_preset("large", num_classes=C, activation_checkpointing=True)
+        LabelQueriedSRCorrNet(config=SRCorrNetConfig(num_classes=C, ...))   # or a plain dict
 
-    Keyword overrides must be :class:`SRCorrNetConfig` fields (``TypeError`` otherwise).
+    Keyword overrides must be :class:`SRCorrNetConfig` fields (``TypeError`` otherwise);
+    ``num_classes`` (the class inventory's size) has no default.
     """
 
     def __init__(self, preset: Optional[str] = None, config: Union[SRCorrNetConfig, Mapping, None] = None,
@@ -230,6 +231,10 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         if unknown:
             raise TypeError(f"LabelQueriedSRCorrNet: unknown option(s) {unknown}")
         cfg = dataclasses.replace(config, **overrides) if overrides else config
+        if isinstance(cfg.num_classes, bool) or not isinstance(cfg.num_classes, int) \
+                or cfg.num_classes < 1:
+            raise ValueError(f"LabelQueriedSRCorrNet: num_classes must be the size of the class "
+                             f"inventory (a positive integer), got {cfg.num_classes!r}")
         self.config = cfg
         d = cfg.d_model
         n_taps = cfg.num_taps
@@ -333,7 +338,7 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         return torch.where(active[..., None], y, torch.zeros((), dtype=y.dtype, device=y.device))
 
     def forward(self, mixture: Tensor, strong: Tensor, weak: Tensor) -> Tuple[Tensor, Dict[str, Any]]:
-        """Separate ``mixture [B, C, T]`` given ``strong [B, K, T_q]`` and ``weak [B, K, 18]``.
+        """Separate ``mixture [B, C, T]`` given ``strong [B, K, T_q]`` and ``weak [B, K, num_classes]``.
 
         Returns ``(sources [B, K, T], extras)``; see the module docstring for the extras and the
         silent-slot rule.

@@ -27,7 +27,7 @@ def _weak(batch, active):
 
 def _model(preset="unit", seed=0, **kw):
     torch.manual_seed(seed)
-    return ResUNetK.from_preset(preset, **kw)
+    return ResUNetK.from_preset(preset, **{"num_classes": 18, **kw})
 
 
 def test_shapes_one_second_odd_length_and_gating():
@@ -73,7 +73,7 @@ def test_overfits_one_example_with_ca_pit_loss():
     mixture = (s1 + s2)[None, None] * torch.tensor([1.0, 0.5, 0.3, 0.2])[None, :, None]
     weak = _weak(1, [[(0, 2), (1, 5)]])
     labels = torch.tensor([[2, 5, 18]])
-    loss_fn = ClassAwarePITLoss()
+    loss_fn = ClassAwarePITLoss(silence_index=18)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     snrs = []
     for _ in range(30):
@@ -143,7 +143,7 @@ def test_phase_input_variant():
 
 
 def test_official_parameter_count_close_to_reference():
-    model = ResUNetK.from_preset("official")
+    model = ResUNetK.from_preset("official", num_classes=18)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     print(f"official ResUNetK parameters: {trainable:,} trainable, {total:,} total "
@@ -191,9 +191,9 @@ def test_invalid_inputs_and_configs():
     with pytest.raises(ValueError, match="samples"):
         model(torch.randn(1, 4, 100), None, _weak(1, [[]]))
     with pytest.raises(ValueError, match="preset"):
-        ResUNetK.from_preset("huge")
+        ResUNetK.from_preset("huge", num_classes=18)
     with pytest.raises(ValueError, match="multiple"):
-        ResUNetK(n_fft=96, channels=(4, 4, 4, 4, 4, 4))
+        ResUNetK(n_fft=96, channels=(4, 4, 4, 4, 4, 4), num_classes=18)
     assert set(RESUNETK_PRESETS) == {"official", "cpu_small", "unit"}
 
 

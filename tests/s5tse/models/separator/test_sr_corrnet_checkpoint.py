@@ -26,7 +26,7 @@ THEIR_EPS = torch.finfo(torch.float32).eps  # nn.RMSNorm(eps=None)
 
 def _model(seed, **kw):
     torch.manual_seed(seed)
-    return LabelQueriedSRCorrNet.from_preset("unit", **kw)
+    return LabelQueriedSRCorrNet.from_preset("unit", **{"num_classes": 18, **kw})
 
 
 def _their_random_state(model, seed=5):

@@ -51,7 +51,7 @@ def fx(ref_dir):
 
 
 def _model(fx, ref_dir, **overrides):
-    model = LabelQueriedSRCorrNet(config=dict(fx["config"], **overrides))
+    model = LabelQueriedSRCorrNet(config={"num_classes": 18, **fx["config"], **overrides})
     state = torch.load(ref_dir / "sr_corrnet_e1ed361_state.pt")
     model.load_state_dict(state, strict=True)
     return model
@@ -82,7 +82,7 @@ def test_e1ed361_state_dict_loads_strictly(fx, ref_dir):
 @pytest.mark.parametrize("preset", sorted(SR_CORRNET_PRESETS))
 def test_preset_state_dict_layout_unchanged(fx, preset):
     # the digests were computed from the presets at e1ed361: same keys and shapes
-    assert _digest(LabelQueriedSRCorrNet.from_preset(preset).state_dict()) == fx["preset_key_digest"][preset]
+    assert _digest(LabelQueriedSRCorrNet.from_preset(preset, num_classes=18).state_dict()) == fx["preset_key_digest"][preset]
 
 
 @pytest.mark.parametrize("checkpointing", [False, True, "stage"])

@@ -66,7 +66,7 @@ def test_attention_with_cached_tables_equals_a_fresh_module():
 
 def test_tables_made_in_inference_mode_serve_training():
     torch.manual_seed(0)
-    model = LabelQueriedSRCorrNet.from_preset("unit")
+    model = LabelQueriedSRCorrNet.from_preset("unit", num_classes=18)
     x = 0.1 * torch.randn(1, 4, 2000)
     strong, weak = torch.ones(1, 3, 5), torch.eye(3, 18)[None]
     with torch.inference_mode():
@@ -160,7 +160,7 @@ def test_cross_slot_block_equals_sdpa_form(active):
 @pytest.mark.parametrize("mode", ["none", "block", "stage"])
 def test_checkpointing_granularity_same_gradients(mode):
     torch.manual_seed(0)
-    model = LabelQueriedSRCorrNet.from_preset("unit", num_decoder_blocks=2)
+    model = LabelQueriedSRCorrNet.from_preset("unit", num_decoder_blocks=2, num_classes=18)
     x = 0.1 * torch.randn(1, 4, 1500)
     strong, weak = torch.ones(1, 3, 4), torch.eye(3, 18)[None]
     grads = {}
@@ -176,14 +176,14 @@ def test_checkpointing_granularity_same_gradients(mode):
 
 
 def test_checkpoint_option_values():
-    m = LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="stage")
+    m = LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="stage", num_classes=18)
     assert m.checkpoint_granularity == "stage"
     m.set_activation_checkpointing(True)  # the trainer's switch keeps the configured granularity
     assert m.checkpoint_granularity == "stage" and m.decoder.stages[0].stage_checkpointing
     m.set_activation_checkpointing(False)
     assert m.checkpoint_granularity == "none" and not m.encoder[0].checkpointing
     with pytest.raises(ValueError):
-        LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="layer")
+        LabelQueriedSRCorrNet.from_preset("unit", activation_checkpointing="layer", num_classes=18)
 
 
 def test_rmsnorm_and_rope_functions_match_autograd_of_the_formulas():

@@ -9,7 +9,7 @@ SR = 32000
 
 def _model(**kw):
     torch.manual_seed(0)
-    return LabelQueriedSRCorrNet.from_preset("unit", **kw)
+    return LabelQueriedSRCorrNet.from_preset("unit", **{"num_classes": 18, **kw})
 
 
 def _queries(b, k=3, t_q=25, classes=(0, 5, 11)):
@@ -160,7 +160,7 @@ def test_strong_query_resampled_inside():
         y1, _ = model(x, strong40, weak)
         y2, _ = model(x, frame_q, weak)
     torch.testing.assert_close(y1, y2)
-    linear = LabelQueriedSRCorrNet(config=model.config, strong_resample="linear")
+    linear = LabelQueriedSRCorrNet(config=model.config, strong_resample="linear", num_classes=18)
     linear.load_state_dict(model.state_dict())
     with torch.no_grad():
         y3, _ = linear.eval()(x, strong40, weak)
@@ -198,13 +198,13 @@ def test_invalid_inputs_and_options():
     with pytest.raises(ValueError, match="weak"):
         model(torch.zeros(1, 4, 1000), strong, weak[..., :17])
     with pytest.raises(TypeError, match="unknown option"):
-        LabelQueriedSRCorrNet(preset="unit", d_modle=8)
+        LabelQueriedSRCorrNet(preset="unit", d_modle=8, num_classes=18)
     with pytest.raises(ValueError, match="unknown SR-CorrNet preset"):
-        LabelQueriedSRCorrNet.from_preset("huge")
+        LabelQueriedSRCorrNet.from_preset("huge", num_classes=18)
     with pytest.raises(ValueError, match="num_heads"):
-        SRCorrNetConfig(d_model=10, num_heads=4)
+        SRCorrNetConfig(d_model=10, num_heads=4, num_classes=18)
     # YAML-style lists are accepted for the tap pairs
-    assert SRCorrNetConfig(taps_time=[1, 0]).taps_time == (1, 0)
+    assert SRCorrNetConfig(taps_time=[1, 0], num_classes=18).taps_time == (1, 0)
 
 
 def test_silent_mixture_gives_zeros():
@@ -218,7 +218,7 @@ def test_silent_mixture_gives_zeros():
 def test_preset_parameter_counts():
     counts = {}
     for name in SR_CORRNET_PRESETS:
-        model = LabelQueriedSRCorrNet.from_preset(name)
+        model = LabelQueriedSRCorrNet.from_preset(name, num_classes=18)
         counts[name] = sum(p.numel() for p in model.parameters())
     print("SR-CorrNet preset parameters:", counts)
     assert counts["unit"] < 50_000

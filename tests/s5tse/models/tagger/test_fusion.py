@@ -15,7 +15,7 @@ SR = 32000
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return FusionTagger.from_preset("tiny").eval()
+    return FusionTagger.from_preset("tiny", num_classes=19).eval()
 
 
 @pytest.mark.parametrize("seconds, frames", [(1, 25), (10, 250), (25, 625)])
@@ -76,7 +76,7 @@ class _FakeFPaSST(nn.Module):
 
 def test_fused_m2d_stream_uses_column_t_div_4():
     torch.manual_seed(0)
-    model = FusionTagger(_FakeM2D(), _FakeFPaSST(), d_fused=8, head_hidden=4).eval()
+    model = FusionTagger(_FakeM2D(), _FakeFPaSST(), d_fused=8, head_hidden=4, num_classes=19).eval()
     wav = torch.zeros(2, 4, SR)                                  # 6 columns, 25 frames
     with torch.no_grad():
         z = model.fuse(wav)
@@ -92,7 +92,7 @@ def test_fused_m2d_stream_uses_column_t_div_4():
 
 def test_gradients_reach_head_and_projections():
     torch.manual_seed(0)
-    model = FusionTagger.from_preset("tiny")
+    model = FusionTagger.from_preset("tiny", num_classes=19)
     model.freeze_backbones(0)
     out = model(_wav(2, 4, SR, seed=1))
     labels = torch.tensor([[3, 3, 18], [18, 18, 18]])
@@ -111,7 +111,7 @@ def test_gradients_reach_head_and_projections():
 
 def test_gradients_reach_unfrozen_blocks():
     torch.manual_seed(0)
-    model = FusionTagger.from_preset("tiny")
+    model = FusionTagger.from_preset("tiny", num_classes=19)
     model.freeze_backbones(1)
     out = model(_wav(2, 4, SR // 2, seed=2))
     out["weak"].logsumexp(-1).sum().backward()
@@ -155,7 +155,7 @@ def test_input_checks(tiny):
     with pytest.raises(ValueError, match="float"):
         tiny(torch.zeros(1, 4, SR, dtype=torch.int16))
     with pytest.raises(ValueError, match="unknown FusionTagger preset"):
-        FusionTagger.from_preset("huge")
+        FusionTagger.from_preset("huge", num_classes=19)
 
 
 def test_all_zero_audio_gives_finite_outputs(tiny):
@@ -165,7 +165,7 @@ def test_all_zero_audio_gives_finite_outputs(tiny):
 
 @pytest.mark.parametrize("name", sorted(FUSION_PRESETS))
 def test_preset_parameter_counts(name, meta_build):
-    model = meta_build(FusionTagger.from_preset, name)
+    model = meta_build(FusionTagger.from_preset, name, num_classes=19)
     parts = {k: sum(p.numel() for p in getattr(model, k).parameters())
              for k in ("m2d", "fpasst", "proj_m2d", "proj_fpasst", "head")}
     total = sum(parts.values())

@@ -17,7 +17,7 @@ def _count(m):
 @pytest.mark.parametrize("pooling", ["attention", "mean"])
 def test_per_source_head_shapes(pooling):
     torch.manual_seed(0)
-    head = PerSourceHead(48, hidden=16, pooling=pooling)
+    head = PerSourceHead(48, hidden=16, pooling=pooling, num_classes=19)
     strong, weak = head(torch.randn(2, 25, 48))
     assert strong.shape == (2, 3, 25, 19) and weak.shape == (2, 3, 19)
     assert torch.isfinite(strong).all() and torch.isfinite(weak).all()
@@ -25,7 +25,7 @@ def test_per_source_head_shapes(pooling):
 
 def test_per_source_head_mean_pooling_is_the_time_average():
     torch.manual_seed(0)
-    head = PerSourceHead(8, hidden=4, pooling="mean", dropout=0.0)
+    head = PerSourceHead(8, hidden=4, pooling="mean", dropout=0.0, num_classes=19)
     z = torch.randn(2, 7, 8)
     _, weak = head(z)
     u = head.trunk(z).view(2, 7, 3, 4)
@@ -36,7 +36,7 @@ def test_per_source_head_mean_pooling_is_the_time_average():
 @pytest.mark.parametrize("pooling", ["attention", "mean"])
 def test_per_source_head_mask_equals_cropping(pooling):
     torch.manual_seed(0)
-    head = PerSourceHead(8, hidden=4, pooling=pooling, dropout=0.0).eval()
+    head = PerSourceHead(8, hidden=4, pooling=pooling, dropout=0.0, num_classes=19).eval()
     z = torch.randn(1, 10, 8)
     mask = torch.zeros(1, 10, dtype=torch.bool)
     mask[:, :6] = True
@@ -48,18 +48,18 @@ def test_per_source_head_mask_equals_cropping(pooling):
 
 def test_per_source_head_slots_have_own_parameters():
     torch.manual_seed(0)
-    head = PerSourceHead(8, hidden=4)
+    head = PerSourceHead(8, hidden=4, num_classes=19)
     assert len(head.frame_cls) == len(head.clip_cls) == len(head.att) == 3
     strong, weak = head(torch.randn(1, 5, 8))
     assert not torch.allclose(weak[:, 0], weak[:, 1])
 
 
 def test_per_source_head_errors():
-    head = PerSourceHead(8, hidden=4)
+    head = PerSourceHead(8, hidden=4, num_classes=19)
     with pytest.raises(ValueError, match=r"\[B, T, 8\]"):
         head(torch.randn(2, 5, 9))
     with pytest.raises(ValueError, match="pooling"):
-        PerSourceHead(8, pooling="max")
+        PerSourceHead(8, pooling="max", num_classes=19)
     with pytest.raises(ValueError, match="no valid frame"):
         head(torch.randn(1, 5, 8), torch.zeros(1, 5, dtype=torch.bool))
 
@@ -67,13 +67,13 @@ def test_per_source_head_errors():
 def test_baseline_head_matches_reported_parameter_counts():
     """4c: Linear(3072, 3072) + LN + 3 x (Linear(1024, 512) + LN + Linear(512, 19)) =
     11,053,113 (the baseline's step-1 trainable count); 1c: 3,975,225."""
-    assert _count(BaselineSlotHead(4 * 768)) == 11_053_113
-    assert _count(BaselineSlotHead(768)) == 3_975_225
+    assert _count(BaselineSlotHead(4 * 768, num_classes=19)) == 11_053_113
+    assert _count(BaselineSlotHead(768, num_classes=19)) == 3_975_225
 
 
 def test_baseline_head_shapes_and_time_mean():
     torch.manual_seed(0)
-    head = BaselineSlotHead(16, hidden=8, slot_hidden=4)
+    head = BaselineSlotHead(16, hidden=8, slot_hidden=4, num_classes=19)
     x = torch.randn(3, 7, 16)
     out = head(x)
     assert out.shape == (3, 3, 19)

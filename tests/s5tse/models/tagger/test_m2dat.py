@@ -13,7 +13,7 @@ SR = 32000
 @pytest.fixture(scope="module")
 def tiny4():
     torch.manual_seed(0)
-    return M2DATTagger.from_preset("tiny").eval()
+    return M2DATTagger.from_preset("tiny", num_classes=19).eval()
 
 
 @pytest.mark.parametrize("seconds", [1, 10, 25])
@@ -34,7 +34,7 @@ def test_four_channel_head_sees_concatenated_channels(tiny4):
 
 def test_one_channel_variant_uses_ref_channel():
     torch.manual_seed(0)
-    model = M2DATTagger.from_preset("tiny", num_channels=1, ref_channel=0).eval()
+    model = M2DATTagger.from_preset("tiny", num_channels=1, ref_channel=0, num_classes=19).eval()
     assert model.head.in_dim == model.m2d.feature_dim
     wav = _wav(2, 4, SR, seed=2)
     with torch.no_grad():
@@ -61,7 +61,7 @@ def test_predict_broadcasts_clip_probabilities(tiny4):
 
 def test_training_step_head_only():
     torch.manual_seed(0)
-    model = M2DATTagger.from_preset("tiny")
+    model = M2DATTagger.from_preset("tiny", num_classes=19)
     model.freeze_backbone(0)
     out = model(_wav(3, 4, SR, seed=4))
     loss, perm = baseline_pit_ce(out["weak"], torch.tensor([[1, 1, 18], [18, 18, 18],
@@ -82,7 +82,7 @@ def test_input_checks(tiny4):
     with pytest.raises(ValueError, match="too short"):
         tiny4(torch.zeros(1, 4, 1000))
     with pytest.raises(ValueError, match="num_channels"):
-        M2DATTagger.from_preset("tiny", num_channels=2)
+        M2DATTagger.from_preset("tiny", num_channels=2, num_classes=19)
 
 
 def test_all_zero_audio_gives_finite_outputs(tiny4):
@@ -93,7 +93,7 @@ def test_all_zero_audio_gives_finite_outputs(tiny4):
 @pytest.mark.parametrize("name", sorted(M2DAT_PRESETS))
 @pytest.mark.parametrize("channels", [4, 1])
 def test_preset_parameter_counts(name, channels, meta_build):
-    model = meta_build(M2DATTagger.from_preset, name, num_channels=channels)
+    model = meta_build(M2DATTagger.from_preset, name, num_channels=channels, num_classes=19)
     enc = sum(p.numel() for p in model.m2d.parameters())
     head = sum(p.numel() for p in model.head.parameters())
     print(f"M2DATTagger[{name}, {channels}c]: {enc + head:,} parameters "
