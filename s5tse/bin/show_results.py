@@ -13,7 +13,11 @@ Usage:
 
 Reads ``<expdir>/<system>/decode_*/scoring/scores.json`` (and ``decode_info.json``
 when present) and writes ``--out`` with an "Environments" block and one table per
-system, plus ``<expdir>/<system>/RESULTS.md`` holding that system's table only.
+system, plus ``<expdir>/<system>/RESULTS.md`` holding that system's table only. Rows are
+named by system (separator model + tagger model, from the experiments' config.yaml), labels
+(``estimated (tagger <name>)`` / ``oracle``) and test set, plus one ``unprocessed mixture
+(SDR x dB)`` row per test set; the notes under a table say what ``params`` counts and which
+decoding dir each row comes from (layout: :mod:`s5tse.results.show`).
 On error ``show_results: error: ...`` goes to stderr and the exit status is 1.
 """
 from __future__ import annotations

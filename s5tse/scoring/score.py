@@ -18,6 +18,11 @@ Breakdowns (``SetResult.breakdown``):
 * ``duplicates``: the same for the mixtures with / without a same-class duplicate among
   their references.
 
+With ``unprocessed=True`` the mixture's channel 0 is also scored as the estimate of every
+reference (``SetResult.unprocessed``), and ``SetResult.mixture_sdr`` (``scores.json`` key
+``mixture_sdr``) is its mean SDR (dB) against the reference sources: the input level that
+SDRi = SDR(estimate) - SDR(mixture) is measured from.
+
 Every NaN (an empty subset) is written as ``null`` in ``scores.json`` and ``-`` in
 ``scores.md``.
 """
@@ -106,6 +111,9 @@ class SetResult:
     fn: int
     breakdown: Dict[str, object] = field(default_factory=dict)
     unprocessed: Optional["SetResult"] = None
+    # mean SDR (dB) of the mixture's channel 0 against every reference source (NaN: no
+    # reference); None unless scored with unprocessed=True
+    mixture_sdr: Optional[float] = None
 
 
 def unprocessed_estimates(item: LoadedItem) -> List[Tuple[str, "object"]]:
@@ -113,7 +121,8 @@ def unprocessed_estimates(item: LoadedItem) -> List[Tuple[str, "object"]]:
 
     Scored, this is the "unprocessed mixture with oracle labels" row: its CAPI-SDRi is 0 by
     definition (SDRi of the mixture itself), Acc_mix = Acc_src = 100, and its mean raw SDR
-    is the input SDR of the references.
+    is the input SDR of the references (every reference is matched to a copy of the
+    mixture, so the TP pairs are all the references).
     """
     return [(label, item.mixture_ch0) for label, _ in item.refs]
 
@@ -239,7 +248,8 @@ def score_set(
         items: from :mod:`s5tse.scoring.io` (read here) or already loaded.
         nj: worker processes (``> 1``: a multiprocessing pool; same results, same order).
         unprocessed: also score the mixture's channel 0 as the estimate of every reference
-            (:func:`unprocessed_estimates`); the result goes to ``SetResult.unprocessed``.
+            (:func:`unprocessed_estimates`); the result goes to ``SetResult.unprocessed`` and
+            its mean raw SDR to ``SetResult.mixture_sdr``.
         classes: the class inventory (labels checked, classes visited in its order).
     Raises:
         ScoringError (ValueError) for bad input, from the first failing soundscape.
@@ -259,6 +269,8 @@ def score_set(
     result = summarize((out[0] for out in outputs), classes)
     if unprocessed:
         result.unprocessed = summarize((out[1] for out in outputs), classes)
+        # all references are TP pairs of the unprocessed row: mean of SDR(mixture ch0, ref)
+        result.mixture_sdr = result.unprocessed.mean_sdr
     return result
 
 
@@ -322,6 +334,8 @@ def scores_dict(result: SetResult, extra_rows: Optional[Mapping[str, Mapping[str
         "counts": {"tp": result.tp, "fp": result.fp, "fn": result.fn},
         "breakdown": result.breakdown,
     }
+    if result.mixture_sdr is not None:
+        out["mixture_sdr"] = result.mixture_sdr
     if extra_rows:
         out["extra_rows"] = {name: dict(row) for name, row in extra_rows.items()}
     out["per_mixture"] = _per_mixture(result.items)
@@ -356,6 +370,11 @@ def format_markdown(result: SetResult, extra_rows: Optional[Mapping[str, Mapping
         f"{result.n_mixtures} mixtures; CAPI-SDRi averages {result.n_scored} "
         f"({excluded} zero-target mixture(s) predicted empty are excluded). "
         f"Labels: {result.tp} TP, {result.fp} FP, {result.fn} FN.",
+    ]
+    if result.unprocessed is not None:
+        lines += ["", f"Unprocessed mixture (channel 0): mean SDR {_fmt(result.mixture_sdr)} dB "
+                      f"against the {result.unprocessed.tp} reference source(s)."]
+    lines += [
         "",
         "## By number of reference targets",
         "",

@@ -123,16 +123,49 @@ def test_stage_range_outside_runs_nothing(repo_root, subprocess_env, tmp_path):
     assert not (expdir / "env_info.txt").exists()
 
 
-def finite_rows(results_md):
-    """``{(system, row label): (CAPI-SDRi, Acc_mix, Acc_src)}`` of every table row of RESULTS.md."""
-    rows, system = {}, None
+def table_rows(results_md):
+    """``[(section, {column: cell})]`` of every table row of RESULTS.md (``## <exp dir>``
+    sections, header ``|system|labels|test set|CAPI-SDRi (dB)|...``); hand-written notes skipped."""
+    from s5tse.results.show import NOTES_MARKER
+
+    rows, section, header = [], None, None
     for line in results_md.splitlines():
+        if line.startswith(NOTES_MARKER):
+            break
         if line.startswith("## "):
-            system = line[3:].strip()
-        elif line.startswith("|") and not line.startswith(("|dataset", "|---")):
+            section, header = line[3:].strip(), None
+        elif line.startswith("|") and not line.startswith("|---"):
             cells = line.strip("|").split("|")
-            rows[(system, cells[0])] = tuple(float(c) for c in cells[1:4])  # "-" fails here
+            if header is None:
+                header = cells
+            else:
+                rows.append((section, dict(zip(header, cells))))
     return rows
+
+
+def finite_rows(results_md):
+    """``{(section, system, labels, test set): (CAPI-SDRi, Acc_mix, Acc_src)}`` of the decoding
+    rows of RESULTS.md (not the unprocessed-mixture rows: see :func:`mixture_sdrs`)."""
+    rows = {}
+    for section, row in table_rows(results_md):
+        if not row["system"].startswith("unprocessed mixture"):
+            key = (section, row["system"], row["labels"], row["test set"])
+            assert key not in rows, key
+            rows[key] = tuple(float(row[c]) for c in ("CAPI-SDRi (dB)", "Acc_mix (%)",
+                                                      "Acc_src (%)"))  # "-" fails here
+    return rows
+
+
+def mixture_sdrs(results_md):
+    """``{(section, test set): mixture SDR (dB)}`` of the rows ``unprocessed mixture (SDR x dB)``
+    (CAPI-SDRi 0, accuracies ``-``)."""
+    out = {}
+    for section, row in table_rows(results_md):
+        m = re.fullmatch(r"unprocessed mixture \(SDR (\S+) dB\)", row["system"])
+        if m:
+            assert (row["CAPI-SDRi (dB)"], row["Acc_mix (%)"], row["Acc_src (%)"]) == ("0.000", "-", "-")
+            out[(section, row["test set"])] = float(m.group(1))
+    return out
 
 
 def official_submission_checks(folder, soundscape_dir):
@@ -190,12 +223,25 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
                        "separator_resunetk_tiny/decode_m2dat_tiny_test",
                        "separator_resunetk_tiny/decode_oracle_test"}
 
-    # stage 6: every row of RESULTS.md has finite numbers; oracle labels reproduce the references
+    # stage 6: a row per decoding, named by the models (config.yaml) and labels; finite numbers;
+    # oracle labels reproduce the references; one unprocessed-mixture row per table
     rows = finite_rows(results.read_text())
-    assert {key for key in rows if "(" not in key[1]} == {tuple(d.split("/")) for d in decodes}
+    models = {"separator_lq_sr_corrnet_tiny": ("lq_sr_corrnet", "fusion"),
+              "separator_resunetk_tiny": ("resunetk", "m2dat")}
+    expected = set()
+    for d in decodes:
+        system, name = d.split("/")
+        labels = name[len("decode_"):-len("_test")]
+        sep, tagger = models[system]
+        expected.add((system, sep, "oracle", "test") if labels == "oracle" else
+                     (system, f"{sep} + {tagger}", f"estimated (tagger {labels})", "test"))
+    assert set(rows) == expected
     assert all(math.isfinite(v) for values in rows.values() for v in values)
-    for system in ("separator_lq_sr_corrnet_tiny", "separator_resunetk_tiny"):
-        assert rows[(system, "decode_oracle_test")][1:] == (100.0, 100.0)
+    for system, (sep, _) in models.items():
+        assert rows[(system, sep, "oracle", "test")][1:] == (100.0, 100.0)
+    mixture = mixture_sdrs(results.read_text())
+    assert set(mixture) == {(system, "test") for system in models}
+    assert all(math.isfinite(v) for v in mixture.values())
     assert "(reported)" not in results.read_text()  # official numbers only next to the real dev test set
     info = json.loads((exp / "separator_lq_sr_corrnet_tiny" / "decode_fusion_tiny_test" / "decode_info.json").read_text())
     assert info["set"] == "test" and info["nparams"] > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.egs.test_run_sh import finite_rows
+from tests.egs.test_run_sh import finite_rows, mixture_sdrs
 
 RECIPE = "egs/toyhome"
 TOYHOME_CLASSES = ["beep", "chime", "hum", "clatter", "steps", "voice"]
@@ -94,6 +94,10 @@ def test_toyhome_ci_profile_stages_1_to_6(repo_root, subprocess_env, tmp_path):
         assert labels <= set(TOYHOME_CLASSES) | {"silence"}, text
     rows = finite_rows(results.read_text())
     assert all(math.isfinite(v) for values in rows.values() for v in values)
-    for system in ("separator_lq_sr_corrnet_tiny", "separator_resunetk_tiny"):
-        assert rows[(system, "decode_oracle_test")][1:] == (100.0, 100.0)
+    systems = {"separator_lq_sr_corrnet_tiny": "lq_sr_corrnet", "separator_resunetk_tiny": "resunetk"}
+    for system, sep in systems.items():
+        assert rows[(system, sep, "oracle", "test")][1:] == (100.0, 100.0)
+    mixture = mixture_sdrs(results.read_text())
+    assert set(mixture) == {(system, "test") for system in systems}
+    assert all(math.isfinite(v) for v in mixture.values())
     assert "(reported)" not in results.read_text()

@@ -40,8 +40,9 @@ def oracle_estimates(test_set, tmp_path):
 run = partial(run_cli, main)  # (args, capsys) -> (exit status, stdout, stderr)
 
 
-def expected_oracle_capi(sdir, odir):
-    """Mean over the mixtures with references of the mean oracle SDRi, straight from the files."""
+def expected_oracle_capi(sdir, odir, mixture_sdrs=None):
+    """Mean over the mixtures with references of the mean oracle SDRi, straight from the files;
+    the SDR of the mixture's channel 0 against each reference is appended to ``mixture_sdrs``."""
     values = []
     for mix_path in sorted(sdir.glob("*.wav")):
         y = sf.read(str(mix_path), dtype="float32", always_2d=True)[0][:, 0].astype(np.float64)
@@ -55,6 +56,8 @@ def expected_oracle_capi(sdir, odir):
             sdr_oracle = 10 * np.log10((energy + EPS) / EPS)  # estimate == reference
             sdr_mix = 10 * np.log10((energy + EPS) / (np.sum((s - y) ** 2) + EPS))
             sdri.append(sdr_oracle - sdr_mix)
+            if mixture_sdrs is not None:
+                mixture_sdrs.append(sdr_mix)
         values.append(np.mean(sdri))
     return float(np.mean(values)), len(values)
 
@@ -67,7 +70,8 @@ def test_oracle_estimates_score(test_set, oracle_estimates, tmp_path, capsys):
                                   "--unprocessed_row", "true"], capsys)
     assert status == 0, stderr
     data = json.loads((out / "scores.json").read_text())
-    expected, n_scored = expected_oracle_capi(sdir, odir)
+    mixture_sdrs = []
+    expected, n_scored = expected_oracle_capi(sdir, odir, mixture_sdrs)
     assert n_scored == 3  # test_0000 has no target and no estimate: excluded
     assert data["capi_sdri"] == pytest.approx(expected, abs=1e-9)
     assert data["acc_mix"] == 100.0 and data["acc_src"] == 100.0
@@ -79,6 +83,10 @@ def test_oracle_estimates_score(test_set, oracle_estimates, tmp_path, capsys):
         [(0, 0), (1, 1), (2, 2)]
     unp = data["extra_rows"]["unprocessed mixture (oracle labels)"]
     assert unp["capi_sdri"] == 0.0 and unp["acc_mix"] == 100.0
+    # the unprocessed mixture's own level: mean SDR of channel 0 against every reference
+    assert len(mixture_sdrs) == sum(len(m["ref_labels"]) for m in data["per_mixture"].values()) > 0
+    assert data["mixture_sdr"] == pytest.approx(float(np.mean(mixture_sdrs)), abs=1e-9)
+    assert unp["mean_sdr"] == data["mixture_sdr"]
     assert f"CAPI-SDRi:    {expected:.3f} dB" in stdout
     assert "Acc_mix:      100.000 %" in stdout
     assert "1 soundscape(s) have no estimate files (scored as predicting nothing)" in stderr
@@ -108,6 +116,7 @@ def test_nj_2_and_tables_equal_folders(test_set, oracle_estimates, tmp_path, cap
     assert (tmp_path / "c" / "scores.json").read_text() == a
     assert (tmp_path / "b" / "scores.md").read_text() == (tmp_path / "a" / "scores.md").read_text()
     assert json.loads(a)["capi_sdri"] < 84  # the halved estimate costs dB
+    assert "mixture_sdr" not in json.loads(a)  # no --unprocessed_row
 
 
 @pytest.mark.parametrize("bad", ["label", "length", "orphan", "nan"])

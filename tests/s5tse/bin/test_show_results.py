@@ -6,9 +6,10 @@ import sys
 import pytest
 
 from s5tse.bin.show_results import get_parser, main
-from tests.s5tse.results.helpers import build_fake_exp, make_decode_dir, parse_markdown
+from tests.s5tse.results.helpers import MIXTURE_SDR, build_fake_exp, make_decode_dir, parse_markdown
 
-HEADER = ["dataset", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)", "params", "RTF"]
+HEADER = ["system", "labels", "test set", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)",
+          "params", "RTF"]
 
 
 def test_get_parser():
@@ -33,11 +34,16 @@ def test_main_writes_results(tmp_path):
                      "- pytorch version: `", "- device: `"):
         assert fragment in env
     assert sections["sepA"]["table"][0] == HEADER
-    assert [r[0] for r in sections["sepA"]["table"][1:]] == [
-        "decode_default_test", "decode_default_test (unprocessed mixture)",
-        "decode_default_test (oracle labels)", "decode_fast_valid"]
-    assert sections["sepB"]["table"][1] == ["decode_default_test", "7.000", "50.000", "66.667",
-                                            "164000000", "-"]
+    assert [r[:3] for r in sections["sepA"]["table"][1:]] == [
+        ["resunetk + fast", "estimated (tagger fast)", "valid"],
+        ["resunetk", "oracle (decode tag long)", "test"],
+        ["resunetk + fusion", "estimated (tagger tg)", "test"],
+        ["resunetk + fusion (untuned thresholds)", "estimated (tagger tg)", "test"],
+        [f"unprocessed mixture (SDR {MIXTURE_SDR:.3f} dB)", "-", "test"]]
+    assert sections["sepB"]["table"][1:] == [
+        ["sepB + default", "estimated (tagger default)", "test", "7.000", "50.000", "66.667",
+         "164000000", "-"],
+        ["unprocessed mixture (SDR -)", "-", "test", "0.000", "-", "-", "-", "-"]]
     assert "(reported)" not in text
     assert (expdir / "sepA" / "RESULTS.md").is_file() and (expdir / "sepB" / "RESULTS.md").is_file()
 
@@ -46,14 +52,15 @@ def test_main_reported(tmp_path, capsys):
     from s5tse.corpus.dcase import reported_results_tsv
 
     expdir = build_fake_exp(tmp_path / "exp")
-    reported = tmp_path / "reported_results.tsv"
+    reported = tmp_path / "data" / "test" / "reported_results.tsv"
+    reported.parent.mkdir(parents=True)
     reported.write_text(reported_results_tsv())  # what the DCASE stage 1 writes for the real set
     main(["--expdir", str(expdir), "--reported", str(reported)])
     sections = parse_markdown((expdir / "RESULTS.md").read_text())
     for system in ("sepA", "sepB"):
         assert sections[system]["table"][-2:] == [
-            ["M2DAT_4c + ResUNetK (reported)", "8.489", "60.714", "70.394", "-", "-"],
-            ["M2DAT_1c + ResUNetK (reported)", "8.171", "57.143", "67.147", "-", "-"]]
+            ["M2DAT_4c + ResUNetK (reported)", "-", "test", "8.489", "60.714", "70.394", "-", "-"],
+            ["M2DAT_1c + ResUNetK (reported)", "-", "test", "8.171", "57.143", "67.147", "-", "-"]]
         assert ("- rows marked (reported): official DCASE 2026 Task 4 baseline scores on the "
                 "development test set as reported by the task organisers; copied, NOT measured "
                 "here") in sections[system]["lines"]

@@ -26,26 +26,47 @@ def make_decode_dir(expdir: Path, system: str, name: str, scores: dict, decode_i
     return ddir
 
 
+MIXTURE_SDR = 1.23456  # mean SDR of the test set's mixtures (scores.json mixture_sdr)
+
+
 def build_fake_exp(expdir: Path) -> Path:
-    """Two systems; sepA has a config.yaml and two decode dirs, sepB one (rtf null)."""
+    """A tagger exp and two systems. sepA (config.yaml: resunetk) has an estimated-label and an
+    oracle decoding of ``test`` (current files: decode_info with the labels, mixture_sdr) and a
+    ``valid`` decoding without decode_info; sepB (no config) one older decoding (decode_info
+    without the labels keys, the unprocessed row only as an extra row, rtf null)."""
+    (expdir / "tagger_tg").mkdir(parents=True)
+    (expdir / "tagger_tg" / "config.yaml").write_text("model: fusion\n")
     (expdir / "sepA").mkdir(parents=True)
     (expdir / "sepA" / "config.yaml").write_text("model: resunetk\n")
+    unprocessed = {"unprocessed mixture (oracle labels)":
+                   {"capi_sdri": 0.0, "acc_mix": 100.0, "acc_src": 100.0, "mean_sdr": MIXTURE_SDR}}
     make_decode_dir(
-        expdir, "sepA", "decode_default_test",
+        expdir, "sepA", "decode_tg_test",
         {"capi_sdri": 8.12345, "acc_mix": 58.92857, "acc_src": 68.0, "n_mixtures": 84,
-         "per_mixture": [], "ca_sdri_2025": 9.5,
-         "extra_rows": {"unprocessed mixture": {"capi_sdri": 0.0, "acc_mix": 100, "acc_src": 100.0},
-                        "oracle labels": {"capi_sdri": 10.4567}}},
-        {"nparams": 29912345, "rtf": 0.01234, "set": "test", "tag": "default"},
+         "per_mixture": [], "ca_sdri_2025": 9.5, "mixture_sdr": MIXTURE_SDR,
+         "extra_rows": dict(unprocessed, **{"untuned thresholds": {"capi_sdri": 7.4567}})},
+        # tagger_exp as the recipe records it: relative to the recipe dir, not to the cwd here
+        {"nparams": 29912345, "nparams_tagger": 912345, "nparams_separator": 29000000,
+         "rtf": 0.01234, "set": "test", "tag": "tg", "use_oracle_labels": False,
+         "tagger_exp": "exp/tagger_tg"},
     )
-    (expdir / "sepA" / "decode_default_test" / "scoring" / "scores.md").write_text("# breakdown\n")
+    (expdir / "sepA" / "decode_tg_test" / "scoring" / "scores.md").write_text("# breakdown\n")
+    make_decode_dir(
+        expdir, "sepA", "decode_oracle_long_test",
+        {"capi_sdri": 11.0, "acc_mix": 100.0, "acc_src": 100.0, "n_mixtures": 84,
+         "mixture_sdr": MIXTURE_SDR, "extra_rows": unprocessed},
+        {"nparams": 29000000, "nparams_tagger": None, "nparams_separator": 29000000,
+         "rtf": 0.01, "set": "test", "tag": "oracle_long", "use_oracle_labels": True,
+         "tagger_exp": None},
+    )
     make_decode_dir(
         expdir, "sepA", "decode_fast_valid",
         {"capi_sdri": -1.5, "acc_mix": 12.5, "acc_src": 33.33333, "n_mixtures": 8, "per_mixture": []},
     )
     make_decode_dir(
         expdir, "sepB", "decode_default_test",
-        {"capi_sdri": 7.0004, "acc_mix": 50.0, "acc_src": 66.6666, "n_mixtures": 84, "per_mixture": []},
+        {"capi_sdri": 7.0004, "acc_mix": 50.0, "acc_src": 66.6666, "n_mixtures": 84, "per_mixture": [],
+         "extra_rows": unprocessed},
         {"nparams": 164000000, "rtf": None, "set": "test", "tag": "default"},
     )
     # not collected: a decode dir without scores, a non-decode dir with scores

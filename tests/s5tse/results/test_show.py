@@ -1,9 +1,13 @@
 """Tests for s5tse.results.show: RESULTS.md tables parsed back and compared cell by cell."""
 import pytest
 
+import logging
+
 from s5tse.results.show import (
     GENERATED_BY,
+    MIXTURE_LEGEND,
     NOTES_MARKER,
+    PARAMS_LEGEND,
     Reported,
     ResultsError,
     collect_results,
@@ -13,7 +17,13 @@ from s5tse.results.show import (
     load_decode_result,
     write_results,
 )
-from tests.s5tse.results.helpers import build_fake_exp, make_decode_dir, parse_markdown, write_json
+from tests.s5tse.results.helpers import (
+    MIXTURE_SDR,
+    build_fake_exp,
+    make_decode_dir,
+    parse_markdown,
+    write_json,
+)
 
 ENV = {
     "date": "Fri May 01 12:00:00 2026 +0000", "python_version": "3.11.7", "platform": "Linux-x",
@@ -22,17 +32,29 @@ ENV = {
     "cuda_version": "none", "cudnn_version": "none", "torchaudio_version": "2.5.1",
     "numpy_version": "2.0.1", "gpu_names": [], "gpu_count": 0, "device": "cpu",
 }
-HEADER = ["dataset", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)", "params", "RTF"]
+HEADER = ["system", "labels", "test set", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)",
+          "params", "RTF"]
+# sepA: separator model from its config.yaml, tagger model from the tagger exp's config.yaml;
+# decode_fast_valid has no decode_info: labels and set from the dir name; valid has no mixture row
 SEP_A_ROWS = [
-    ["decode_default_test", "8.123", "58.929", "68.000", "29912345", "0.012"],
-    ["decode_default_test (unprocessed mixture)", "0.000", "100.000", "100.000", "-", "-"],
-    ["decode_default_test (oracle labels)", "10.457", "-", "-", "-", "-"],
-    ["decode_fast_valid", "-1.500", "12.500", "33.333", "-", "-"],
+    ["resunetk + fast", "estimated (tagger fast)", "valid", "-1.500", "12.500", "33.333", "-", "-"],
+    ["resunetk", "oracle (decode tag long)", "test", "11.000", "100.000", "100.000", "29000000",
+     "0.010"],
+    ["resunetk + fusion", "estimated (tagger tg)", "test", "8.123", "58.929", "68.000", "29912345",
+     "0.012"],
+    ["resunetk + fusion (untuned thresholds)", "estimated (tagger tg)", "test", "7.457", "-", "-",
+     "-", "-"],
+    [f"unprocessed mixture (SDR {MIXTURE_SDR:.3f} dB)", "-", "test", "0.000", "-", "-", "-", "-"],
 ]
-SEP_B_ROWS = [["decode_default_test", "7.000", "50.000", "66.667", "164000000", "-"]]
+# sepB: no config.yaml (named by its dir), older files: no labels keys, no mixture_sdr
+SEP_B_ROWS = [
+    ["sepB + default", "estimated (tagger default)", "test", "7.000", "50.000", "66.667",
+     "164000000", "-"],
+    ["unprocessed mixture (SDR -)", "-", "test", "0.000", "-", "-", "-", "-"],
+]
 REPORTED_ROWS = [
-    ["M2DAT_4c + ResUNetK (reported)", "8.489", "60.714", "70.394", "-", "-"],
-    ["M2DAT_1c + ResUNetK (reported)", "8.171", "57.143", "67.147", "-", "-"],
+    ["M2DAT_4c + ResUNetK (reported)", "-", "test", "8.489", "60.714", "70.394", "-", "-"],
+    ["M2DAT_1c + ResUNetK (reported)", "-", "test", "8.171", "57.143", "67.147", "-", "-"],
 ]
 
 
@@ -44,14 +66,24 @@ def expdir(tmp_path):
 def test_find_and_collect(expdir):
     dirs = find_decode_dirs(expdir)
     assert [(d.parent.name, d.name) for d in dirs] == [
-        ("sepA", "decode_default_test"), ("sepA", "decode_fast_valid"), ("sepB", "decode_default_test")]
+        ("sepA", "decode_fast_valid"), ("sepA", "decode_oracle_long_test"),
+        ("sepA", "decode_tg_test"), ("sepB", "decode_default_test")]
     results = collect_results(expdir)
-    assert list(results) == ["sepA", "sepB"]
-    res = results["sepA"][0]
-    assert (res.nparams, res.rtf) == (29912345, 0.01234)
-    assert list(res.extra_rows) == ["unprocessed mixture", "oracle labels"]
-    assert res.extra_rows["oracle labels"] == {"capi_sdri": 10.4567, "acc_mix": None, "acc_src": None}
-    assert (results["sepA"][1].nparams, results["sepA"][1].rtf) == (None, None)
+    assert list(results) == ["sepA", "sepB"]  # tagger_tg has no decoding: not a system
+    fast, oracle, est = results["sepA"]
+    assert (est.nparams, est.rtf) == (29912345, 0.01234)
+    assert list(est.extra_rows) == ["unprocessed mixture (oracle labels)", "untuned thresholds"]
+    assert est.extra_rows["untuned thresholds"] == {"capi_sdri": 7.4567, "acc_mix": None, "acc_src": None}
+    assert (fast.nparams, fast.rtf) == (None, None)
+    assert (est.separator_model, est.tagger_model, est.tagger, est.oracle) == (
+        "resunetk", "fusion", "tg", False)
+    assert (oracle.tagger_model, oracle.tagger, oracle.oracle, oracle.tag) == (
+        None, None, True, "oracle_long")
+    assert (fast.test_set, fast.tag, fast.oracle, fast.tagger) == ("valid", "fast", False, "fast")
+    assert (est.mixture_sdr, est.has_mixture, fast.mixture_sdr, fast.has_mixture) == (
+        MIXTURE_SDR, True, None, False)
+    old = results["sepB"][0]
+    assert (old.separator_model, old.mixture_sdr, old.has_mixture) == (None, None, True)
 
 
 def test_combined_results(expdir, tmp_path):
@@ -74,10 +106,19 @@ def test_combined_results(expdir, tmp_path):
     assert sections["sepB"]["table"] == [HEADER] + SEP_B_ROWS
     assert f"- configs: {expdir / 'sepA' / 'config.yaml'}" in sections["sepA"]["lines"]
     assert not any(line.startswith("- configs") for line in sections["sepB"]["lines"])
-    notes_a = "\n".join(sections["sepA"]["lines"])
-    assert "- decode_default_test: 84 mixtures; breakdown: " in notes_a
-    assert str(expdir / "sepA" / "decode_default_test" / "scoring" / "scores.md") in notes_a
-    assert "- decode_fast_valid: 8 mixtures" in notes_a
+    notes_a = [line for line in sections["sepA"]["lines"] if line.startswith("- ")][1:]
+    assert notes_a == [
+        PARAMS_LEGEND, MIXTURE_LEGEND,
+        f"- resunetk + fast, estimated (tagger fast), valid: {expdir / 'sepA' / 'decode_fast_valid'}; "
+        f"8 mixtures",
+        f"- resunetk, oracle (decode tag long), test: {expdir / 'sepA' / 'decode_oracle_long_test'}; "
+        f"84 mixtures",
+        f"- resunetk + fusion, estimated (tagger tg), test: {expdir / 'sepA' / 'decode_tg_test'}; "
+        f"84 mixtures; breakdown: {expdir / 'sepA' / 'decode_tg_test' / 'scoring' / 'scores.md'}",
+    ]
+    assert PARAMS_LEGEND == ("- params: tagger + separator parameters on estimated-label rows, "
+                             "separator only on oracle rows (decode_info.json nparams)")
+    assert MIXTURE_LEGEND in sections["sepB"]["lines"]  # an older file's unprocessed row
     assert "reported" not in text.lower()
     assert text.endswith("\n") and not text.endswith("\n\n")
 
@@ -115,7 +156,8 @@ def test_default_out_and_extra_configs(expdir):
 
 def test_reported_rows(expdir, tmp_path):
     out = tmp_path / "RESULTS.md"
-    reported = tmp_path / "reported.tsv"
+    reported = tmp_path / "data" / "test" / "reported_results.tsv"  # the set from its data dir
+    reported.parent.mkdir(parents=True)
     reported.write_text("# copied from a paper\nM2DAT_4c + ResUNetK\t8.489\t60.714\t70.394\n"
                         "M2DAT_1c + ResUNetK\t8.171\t57.143\t67.147\n")
     write_results(expdir, out, reported=Reported.read(reported), env_info=ENV)
@@ -129,6 +171,41 @@ def test_reported_rows(expdir, tmp_path):
                     not line.startswith("|")]
             assert note == ["- rows marked (reported): copied from a paper; copied, NOT "
                             "measured here"]
+    elsewhere = tmp_path / "reported.tsv"  # not in a data dir: no test set
+    elsewhere.write_text("# x\nrow\t1\t2\t3\n")
+    assert Reported.read(elsewhere).test_set is None
+    write_results(expdir, out, reported=Reported.read(elsewhere), env_info=ENV)
+    assert parse_markdown(out.read_text())["sepB"]["table"][-1] == [
+        "row (reported)", "-", "-", "1.000", "2.000", "3.000", "-", "-"]
+
+
+def test_no_unprocessed_scores_no_mixture_row(tmp_path):
+    make_decode_dir(tmp_path / "exp", "sep", "decode_oracle_test",
+                    {"capi_sdri": 1.0, "acc_mix": 100.0, "acc_src": 100.0})
+    write_results(tmp_path / "exp", tmp_path / "R.md", env_info=ENV)
+    section = parse_markdown((tmp_path / "R.md").read_text())["sep"]
+    assert section["table"][1:] == [["sep", "oracle", "test", "1.000", "100.000", "100.000", "-", "-"]]
+    assert MIXTURE_LEGEND not in section["lines"] and PARAMS_LEGEND in section["lines"]
+
+
+def test_mixture_row_once_per_test_set(tmp_path, caplog):
+    exp = tmp_path / "exp"
+    for name, sdr in (("decode_a_test", 2.5), ("decode_b_test", 2.75), ("decode_a_eval", -1.0)):
+        make_decode_dir(exp, "sep", name, {"capi_sdri": 1.0, "acc_mix": 2.0, "acc_src": 3.0,
+                                           "mixture_sdr": sdr})
+    with caplog.at_level(logging.WARNING):
+        write_results(exp, tmp_path / "R.md", env_info=ENV)
+    table = parse_markdown((tmp_path / "R.md").read_text())["sep"]["table"]
+    assert [row[:3] for row in table[1:]] == [
+        ["sep + a", "estimated (tagger a)", "eval"],
+        ["unprocessed mixture (SDR -1.000 dB)", "-", "eval"],
+        ["sep + a", "estimated (tagger a)", "test"],
+        ["sep + b", "estimated (tagger b)", "test"],
+        ["unprocessed mixture (SDR 2.500 dB)", "-", "test"],  # the first dir's value ...
+    ]
+    # ... and a warning names the dir that disagrees
+    assert any(str(exp / "sep" / "decode_b_test") in r.getMessage() and "2.750000" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_no_decode_dirs(tmp_path):
@@ -163,10 +240,30 @@ def test_bad_scores_files(tmp_path):
     write_json(path, {"capi_sdri": 8.1, "acc_mix": 1, "acc_src": 1, "extra_rows": [1]})
     with pytest.raises(ResultsError, match="extra_rows"):
         load_decode_result(ddir)
-    write_json(path, {"capi_sdri": 8.1, "acc_mix": 1, "acc_src": 1})
+    write_json(path, {"capi_sdri": 8.1, "acc_mix": 1, "acc_src": 1, "mixture_sdr": "1 dB"})
+    with pytest.raises(ResultsError, match="scores.json: 'mixture_sdr' must be a number"):
+        load_decode_result(ddir)
+    write_json(path, {"capi_sdri": 8.1, "acc_mix": 1, "acc_src": 1, "mixture_sdr": None})
+    assert load_decode_result(ddir).mixture_sdr is None  # NaN written as null
     write_json(ddir / "decode_info.json", {"nparams": "many"})
     with pytest.raises(ResultsError, match="decode_info.json: 'nparams'"):
         load_decode_result(ddir)
+    write_json(ddir / "decode_info.json", {"nparams": 1, "use_oracle_labels": "yes"})
+    with pytest.raises(ResultsError, match="decode_info.json: 'use_oracle_labels'"):
+        load_decode_result(ddir)
+    write_json(ddir / "decode_info.json", {"nparams": 1, "tagger_exp": 3})
+    with pytest.raises(ResultsError, match="decode_info.json: 'tagger_exp' must be a string"):
+        load_decode_result(ddir)
+
+
+def test_unreadable_separator_config_names_the_system_by_dir(tmp_path, caplog):
+    ddir = make_decode_dir(tmp_path / "exp", "sep", "decode_oracle_test",
+                           {"capi_sdri": 1.0, "acc_mix": 2.0, "acc_src": 3.0})
+    (ddir.parent / "config.yaml").write_text("model: [unclosed\n")
+    with caplog.at_level(logging.WARNING):
+        res = load_decode_result(ddir)
+    assert res.system_cell() == "sep"
+    assert any(str(ddir.parent / "config.yaml") in r.getMessage() for r in caplog.records)
 
 
 def test_formatting():
@@ -184,4 +281,27 @@ def test_pipe_in_system_name_is_escaped(tmp_path):
     make_decode_dir(tmp_path / "exp", "sep", "decode_a|b_test",
                     {"capi_sdri": 1.0, "acc_mix": 2.0, "acc_src": 3.0})
     write_results(tmp_path / "exp", tmp_path / "R.md", env_info=ENV)
-    assert "|decode_a\\|b_test|1.000|2.000|3.000|-|-|" in (tmp_path / "R.md").read_text()
+    assert ("|sep + a\\|b|estimated (tagger a\\|b)|test|1.000|2.000|3.000|-|-|"
+            in (tmp_path / "R.md").read_text())
+
+
+def test_mixture_sdr_from_the_scorer(tmp_path):
+    """scores.json as the scorer writes it -> the mixture row holds the numpy mixture SDR."""
+    import numpy as np
+
+    from s5tse.metrics.sdr import EPS
+    from s5tse.scoring.io import LoadedItem
+    from s5tse.scoring.score import score_set, write_scores
+
+    rng = np.random.default_rng(7)
+    refs = [("Speech", rng.standard_normal(500)), ("Dishes", 0.5 * rng.standard_normal(500))]
+    y = refs[0][1] + refs[1][1] + 0.1 * rng.standard_normal(500)
+    result = score_set([LoadedItem("m", y, refs, [("Speech", refs[0][1])])], unprocessed=True)
+    ddir = tmp_path / "exp" / "sep" / "decode_oracle_test"
+    write_scores(result, ddir / "scoring")
+    write_results(tmp_path / "exp", tmp_path / "R.md", env_info=ENV)
+    expected = np.mean([10 * np.log10((np.sum(r ** 2) + EPS) / (np.sum((r - y) ** 2) + EPS))
+                        for _, r in refs])
+    table = parse_markdown((tmp_path / "R.md").read_text())["sep"]["table"]
+    assert table[-1] == [f"unprocessed mixture (SDR {expected:.3f} dB)", "-", "test", "0.000",
+                         "-", "-", "-", "-"]

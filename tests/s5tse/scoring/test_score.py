@@ -92,7 +92,52 @@ def test_unprocessed_row_is_zero_with_input_sdr():
     assert u.n_scored == 2  # m0 and m1 have no reference: nothing predicted -> excluded
     # mean raw SDR = mean input SDR over the references r1, r2 (m3) and r3 (m2)
     assert u.mean_sdr == pytest.approx((db(100, 26) + db(1, 125) + db(25, 101)) / 3, abs=1e-9)
-    assert res.capi_sdri == score_set(items).capi_sdri  # the system row is unchanged
+    assert res.mixture_sdr == u.mean_sdr
+    plain = score_set(items)
+    assert res.capi_sdri == plain.capi_sdri  # the system row is unchanged
+    assert plain.mixture_sdr is None and plain.unprocessed is None
+
+
+def numpy_mixture_sdr(items):
+    """Mean over every reference of 10 log10((|r|^2 + eps) / (|r - y|^2 + eps)), y = mixture ch0."""
+    values = []
+    for it in items:
+        y = np.asarray(it.mixture_ch0, np.float64)
+        for _, r in it.refs:
+            r = np.asarray(r, np.float64)
+            values.append(10 * np.log10((np.sum(r ** 2) + EPS) / (np.sum((r - y) ** 2) + EPS)))
+    return float(np.mean(values))
+
+
+def test_mixture_sdr_random_signals():
+    """Overlapping random sources, a same-class duplicate, a mixture without references."""
+    rng = np.random.default_rng(3)
+    n = 1000
+
+    def src(scale):
+        return (scale * rng.standard_normal(n)).astype(np.float32)
+
+    items = []
+    for name, refs in (("a", [("Speech", src(1.0)), ("Dishes", src(0.3))]),
+                       ("b", [("Cough", src(0.5)), ("Cough", src(0.2)), ("Pour", src(2.0))]),
+                       ("c", [])):
+        y = sum((w for _, w in refs), src(0.05))
+        items.append(LoadedItem(name, y, refs, [("Speech", src(0.1))]))
+    res = score_set(items, unprocessed=True, classes=DCASE2026)
+    expected = numpy_mixture_sdr(items)
+    assert res.mixture_sdr == pytest.approx(expected, abs=1e-9)
+    assert -20.0 < expected < 5.0  # the sources overlap: an informative, not a saturated value
+    # the system's own scores do not depend on it
+    assert res.capi_sdri == score_set(items, classes=DCASE2026).capi_sdri
+
+
+def test_mixture_sdr_without_references_is_null(tmp_path):
+    res = score_set([LoadedItem("m0", Y, [], [])], unprocessed=True)
+    assert math.isnan(res.mixture_sdr)
+    json_path, md_path = write_scores(res, tmp_path)
+    assert json.loads(json_path.read_text())["mixture_sdr"] is None
+    assert "Unprocessed mixture (channel 0): mean SDR - dB against the 0 reference source(s)." \
+        in md_path.read_text()
 
 
 def test_nj_2_equals_nj_1(tmp_path):
@@ -127,8 +172,15 @@ def test_write_scores(tmp_path):
     assert data["per_mixture"]["m3"]["pairs"][0]["ref"] == 0
     assert data["breakdown"]["by_num_refs"]["3"]["capi_sdri"] is None  # NaN -> null
     assert data["extra_rows"]["oracle labels"]["capi_sdri"] == 1.25
+    expected = numpy_mixture_sdr(hand_items())
+    assert data["mixture_sdr"] == pytest.approx(expected, abs=1e-9)
+    assert f"Unprocessed mixture (channel 0): mean SDR {expected:.3f} dB against the 3 " \
+        f"reference source(s)." in md_path.read_text()
     md = md_path.read_text()
     assert "| system | " in md and "| unprocessed mixture | 0.000 | 100.000 | 100.000 |" in md
     assert "| oracle labels | 1.250 | 100.000 | 100.000 | - | - |" in md
     assert "## Per class" in md and "| Pour | 1 | 0 | 1 |" in md
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.json", "scores.md"]
+    json_path, md_path = write_scores(score_set(hand_items()), tmp_path / "plain")
+    assert "mixture_sdr" not in json.loads(json_path.read_text())  # not scored: no key
+    assert "Unprocessed mixture" not in md_path.read_text()
