@@ -26,6 +26,7 @@ local_data_opts=        # stage 1: options of local/data.sh, the recipe's corpus
 download_pretrained=false  # stage 0: fetch the published M2D / fPaSST weights into DOWNLOADS (db.sh) for the *_real configs
 download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g. "--names all")
 synthesis_config=conf/synthesis.yaml  # stages 3-4: the rules of the on-the-fly training mixtures
+pretrain_configs=       # stage 3 first pre-trains these encoders on the isolated target events and exports them in the published layouts, e.g. "conf/tuning/pretrain_m2d_mini.yaml conf/tuning/pretrain_fpasst_mini.yaml" (the real configs read the published weights)
 tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
 separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th decode tagger
@@ -189,7 +190,14 @@ train_all() {
 
 if ! "${skip_train}"; then
     if stage_on 3; then
-        stage_start 3 "Train the taggers: ${tagger_configs}"
+        stage_start 3 "Train the taggers: ${pretrain_configs:+pre-train ${pretrain_configs}, then }${tagger_configs}"
+        if [ -n "${pretrain_configs}" ]; then
+            train_all "${pretrain_configs}" ""
+            for _conf in ${pretrain_configs}; do
+                # the published layout (exp/<name>/m2d_weights.pth | fpasst_weights.pt)
+                ${python} -m s5tse.bin.export_encoder --exp_dir "${expdir}/$(exp_tag "${_conf}" "")"
+            done
+        fi
         train_all "${tagger_configs}" "${tagger_args}"
         stage_end 3
     fi

@@ -33,7 +33,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["ModelLoadError", "LoadedExperiment", "load_experiment", "STAGE_OF"]
 
 #: Which run.sh stage writes an experiment of each role.
-STAGE_OF = {"tagger": "stage 3 (tagger)", "separator": "stage 4 (separator)"}
+STAGE_OF = {"pretrain": "stage 3 (encoder pre-training)", "tagger": "stage 3 (tagger)",
+            "separator": "stage 4 (separator)"}
+#: The attribute of the task's wrapper holding the network of each role (the pre-training
+#: models are their own network: encoder + heads).
+_NETWORK_ATTR = {"pretrain": None, "tagger": "tagger", "separator": "separator"}
 #: ``model_conf`` keys naming files that only initialise training (published tagger
 #: backbones, step-1 weights, SR_CorrNet_SS weights); the checkpoint replaces them.
 _TRAINING_ONLY_FILES = ("m2d_weights", "fpasst_weights", "init_weights", "init_sr_corrnet_ss")
@@ -98,7 +102,7 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
         exp_dir: experiment directory.
         checkpoint: weight file name inside ``exp_dir`` (or a path; relative paths that exist
             as given are used as they are).
-        role: ``tagger`` or ``separator`` (the config's ``task`` must match).
+        role: ``tagger``, ``separator`` or ``pretrain`` (the config's ``task`` must match).
     Raises:
         ModelLoadError: missing dir / config / checkpoint, wrong task, unreadable or
             non-matching weights.
@@ -156,7 +160,8 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
     except (CheckpointError, FileNotFoundError) as exc:
         raise ModelLoadError(str(exc)) from None
     model.load_state_dict(state, strict=True)
-    network = getattr(model, role, None)
+    attr = _NETWORK_ATTR[role]
+    network = model if attr is None else getattr(model, attr, None)
     if not isinstance(network, torch.nn.Module):
         raise ModelLoadError(f"{cfg_path}: the {role} wrapper has no '{role}' network")
     network.eval()

@@ -6,7 +6,7 @@ optimizer and scheduler registries are shared, :mod:`s5tse.train.optim`,
 ``python -m s5tse.bin.train --task NAME`` looks the task up here::
 
     task = get_task("toy")          # an AbsTask instance
-    TASK_NAMES                      # ('separator', 'tagger', 'toy')
+    TASK_NAMES                      # ('pretrain', 'separator', 'tagger', 'toy')
 
 Task modules are imported on first use, so importing :mod:`s5tse.tasks` stays cheap and a
 task whose module is not written yet fails with a one-line error, not at import time.
@@ -25,6 +25,7 @@ __all__ = ["TASK_MODULES", "TASK_NAMES", "Registry", "RegistryError", "get_task"
 
 # name -> module defining the AbsTask subclass ``TASK``.
 TASK_MODULES = {
+    "pretrain": "s5tse.tasks.pretrain",
     "separator": "s5tse.tasks.separator",
     "tagger": "s5tse.tasks.tagger",
     "toy": "s5tse.tasks.toy",

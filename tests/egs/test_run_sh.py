@@ -363,3 +363,26 @@ def test_decode_taggers_must_pair_with_the_separators(repo_root, subprocess_env,
                      "--decode_taggers", "conf/tuning/train_tagger_fusion_mini.yaml")
     assert res.returncode == 1
     assert "got 1 decode_taggers and 2 separator_configs" in res.stdout
+
+
+def test_pretraining_trains_and_exports_before_the_taggers(repo_root, subprocess_env, tmp_path):
+    """Stage 3 with --pretrain_configs: each encoder pre-training trains, is exported in its
+    published layout, and only then do the taggers (which may read those files) train."""
+    log = tmp_path / "calls.txt"
+    env = dict(subprocess_env, FAKE_PYTHON_LOG=str(log))
+    data = tmp_path / "data"
+    (data / "lang").mkdir(parents=True)
+    (data / "lang" / "classes.txt").write_text("a\n")
+    exp = tmp_path / "exp"
+    res = run_recipe(repo_root, env, "--stage", "3", "--stop_stage", "3", "--python",
+                     str(fake_python(tmp_path)), "--datadir", str(data), "--expdir", str(exp),
+                     "--pretrain_configs",
+                     "conf/tuning/pretrain_m2d_mini.yaml conf/tuning/pretrain_fpasst_mini.yaml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    calls = [line.split() for line in log.read_text().splitlines()]
+    steps = [(c[1], Path(c[c.index("--output_dir" if "--output_dir" in c else "--exp_dir") + 1]).name)
+             for c in calls if c[1] in ("s5tse.bin.train", "s5tse.bin.export_encoder")]
+    assert steps == [("s5tse.bin.train", "pretrain_m2d_mini"), ("s5tse.bin.train", "pretrain_fpasst_mini"),
+                     ("s5tse.bin.export_encoder", "pretrain_m2d_mini"),
+                     ("s5tse.bin.export_encoder", "pretrain_fpasst_mini"),
+                     ("s5tse.bin.train", "tagger_fusion_mini"), ("s5tse.bin.train", "tagger_m2dat_mini")]

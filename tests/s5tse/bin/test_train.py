@@ -198,8 +198,8 @@ def test_dry_run_counts_parameters_and_writes_nothing(tmp_path, capsys):
     [
         (["--task", "toy", "--model", "unet", "--dry_run"], "unknown model 'unet' (choices: toy_conv)"),
         (["--task", "toy", "--optim", "lamb", "--dry_run"], "unknown optim 'lamb' (choices: adam, adamw, sgd)"),
-        (["--task", "asr", "--dry_run"], "unknown task 'asr' (choices: separator, tagger, toy)"),
-        (["--dry_run"], "no task: pass --task {separator,tagger,toy} or set 'task:' in the config"),
+        (["--task", "asr", "--dry_run"], "unknown task 'asr' (choices: pretrain, separator, tagger, toy)"),
+        (["--dry_run"], "no task: pass --task {pretrain,separator,tagger,toy} or set 'task:' in the config"),
         (["--task", "toy"], "--output_dir is required"),
         (["--task", "toy", "--max_epoch", "3"], "unknown key 'max_epoch'"),
     ],

@@ -72,7 +72,7 @@ def test_register_twice(reg):
 
 
 def test_get_task():
-    assert TASK_NAMES == ("separator", "tagger", "toy")
+    assert TASK_NAMES == ("pretrain", "separator", "tagger", "toy")
     task = get_task("toy")
     assert task.name == "toy" and not task.requires_data
     with pytest.raises(RegistryError, match=r"unknown task 'asr' \(choices: separator, tagger, toy\)"):

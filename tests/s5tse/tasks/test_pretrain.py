@@ -1,0 +1,165 @@
+"""Tests for the encoder pre-training task (s5tse.tasks.pretrain) and its export
+(s5tse.bin.export_encoder): the exported files pass the published-weight readers that the
+tagger configs use (issue 15)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from s5tse.bin.export_encoder import main as export_main
+from s5tse.bin.train import main as train_main
+from s5tse.labels import ClassInventory
+from s5tse.models.tagger.fpasst import FPaSSTEncoder
+from s5tse.models.tagger.m2d import M2DEncoder
+from s5tse.tasks import get_task
+from s5tse.tasks.pretrain import (
+    FPaSSTClassifier,
+    IsolatedEventsDataset,
+    M2DClassifier,
+    masked_mean,
+    span_mask,
+)
+from tests.conftest import DCASE_CLASSES_FILE
+
+REPO = Path(__file__).resolve().parents[3]
+CONF = REPO / "egs" / "dcase2026_task4" / "conf" / "tuning"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def classes():
+    return ClassInventory.read(DCASE_CLASSES_FILE)
+
+
+@pytest.fixture(scope="module")
+def train_set(mini_data, classes):
+    return IsolatedEventsDataset(mini_data, split="train", seed=3, num_items=50,
+                                 classes=classes, window_sec=2.0)
+
+
+def test_every_event_once_per_epoch_and_items_are_pure(train_set, mini_data, classes):
+    n = len(train_set.events)
+    train_set.set_epoch(0)
+    first = [train_set[i] for i in range(n)]
+    assert sorted(x["id"].split("_", 3)[3] for x in first) == sorted(p.stem for p, _ in train_set.events)
+    again = IsolatedEventsDataset(mini_data, split="train", seed=3, num_items=50,
+                                  classes=classes, window_sec=2.0)
+    assert torch.equal(again[5]["mixture"], first[5]["mixture"])
+    train_set.set_epoch(1)
+    other = [train_set[i]["id"].split("_", 3)[3] for i in range(n)]
+    assert other != [x["id"].split("_", 3)[3] for x in first]            # a new order
+    train_set.set_epoch(0)
+
+
+def test_item_holds_its_event_in_its_span_at_the_drawn_level(train_set, classes):
+    train_set.set_epoch(0)
+    for i in range(6):
+        item = train_set[i]
+        x = item["mixture"][0].double().numpy()
+        assert item["mixture"].shape == (1, train_set.window)
+        start, stop = item["span"].tolist()
+        path = next(p for p, _ in train_set.events if p.stem == item["id"].split("_", 3)[3])
+        label = dict((p, c) for p, c in train_set.events)[path]
+        assert int(item["label"]) == label
+        event, _ = sf.read(str(path), dtype="float64", always_2d=True)
+        if len(event) <= train_set.window:                       # placed whole: correlate
+            seg = x[start:stop]
+            r = np.dot(seg, event[:, 0]) / (np.linalg.norm(seg) * np.linalg.norm(event[:, 0]))
+            assert r > 0.5                                       # event dominates (SNR >= 6 dB)
+        rms_db = 20 * np.log10(np.sqrt(np.mean(x ** 2)))
+        assert -55.5 <= rms_db <= -24.5 or np.abs(x).max() == pytest.approx(0.99, abs=1e-4)
+
+
+def test_classifiers_run_and_pool_only_the_event_frames(classes):
+    torch.manual_seed(0)
+    wav = 0.01 * torch.randn(2, 1, 32000)
+    label = torch.tensor([3, 17])
+    span = torch.tensor([[0, 6400], [16000, 32000]])
+    for cls in (M2DClassifier, FPaSSTClassifier):
+        model = cls(num_classes=classes.num_classes, preset="tiny")
+        loss, stats, weight = model(mixture=wav, label=label, span=span, id=["a", "b"])
+        assert loss.ndim == 0 and torch.isfinite(loss) and int(weight) == 2
+        assert 0.0 <= float(stats["acc"]) <= 100.0
+    fp = FPaSSTClassifier(num_classes=classes.num_classes, preset="tiny")
+    mask = fp.frame_mask(span, 25)                                   # 40-ms frames, centres 0.02 + 0.04 t
+    # item 0: [0, 0.2 s) -> frames 0..4; item 1: [0.5 s, 1 s) -> frames 12..24
+    assert mask[0].nonzero().flatten().tolist() == [0, 1, 2, 3, 4]
+    assert mask[1].nonzero().flatten().tolist() == list(range(12, 25))
+    # M2D columns (centres 0.075 + 0.16 k s): a 10-ms event between centres gets the nearest one
+    centres = M2DEncoder.from_preset("tiny").column_times(6)
+    tiny = span_mask(centres, torch.tensor([[5000, 5320]]), 32000)   # 0.156 .. 0.166 s
+    assert tiny[0].nonzero().flatten().tolist() == [1]
+    feats = torch.arange(12.0).reshape(1, 6, 2)
+    wide = span_mask(centres, torch.tensor([[0, 11000]]), 32000)      # centres 0.075, 0.235
+    assert wide[0].nonzero().flatten().tolist() == [0, 1]
+    assert masked_mean(feats, wide).tolist() == [[1.0, 2.0]]
+
+
+@pytest.mark.parametrize("model", ["m2d", "fpasst"])
+def test_published_layout_loads_with_the_real_readers(model, tmp_path, classes):
+    torch.manual_seed(1)
+    net = (M2DClassifier if model == "m2d" else FPaSSTClassifier)(
+        num_classes=classes.num_classes, preset="tiny").eval()
+    state = net.published_state_dict()
+    if model == "m2d":   # the M2D AS-FT layout (reference tagger_m2d_passt.md §2)
+        assert all(k.startswith(("module.ar.runtime.backbone.", "module.head.")) for k in state)
+        assert "module.ar.runtime.backbone.norm_stats" in state
+        assert "module.head.mlp.mlp.0.weight" in state
+    else:                # PretrainedSED fpasst_strong_1.pt
+        assert {k.split(".", 1)[0] for k in state} == {"model", "strong_head", "weak_head"}
+    path = tmp_path / "w.pth"
+    torch.save(state, path)
+    enc = (M2DEncoder if model == "m2d" else FPaSSTEncoder).from_preset("tiny").eval()
+    enc.load_pretrained(path)
+    wav = 0.05 * torch.randn(1, 32000)
+    with torch.no_grad():
+        assert torch.allclose(enc(wav), net.encoder(wav), atol=0, rtol=0)
+
+
+def test_train_export_and_a_tagger_config_reads_the_files(mini_data, tmp_path, classes):
+    files = {}
+    for model in ("m2d", "fpasst"):
+        out = tmp_path / f"pretrain_{model}"
+        train_main(["--config", str(CONF / f"pretrain_{model}_mini.yaml"),
+                    "--train_data", str(mini_data), "--valid_data", str(mini_data),
+                    "--classes", str(DCASE_CLASSES_FILE), "--output_dir", str(out),
+                    "--max_epochs", "1", "--iters_per_epoch", "2", "--batch_size", "2",
+                    "--train_dataset_conf.window_sec", "1.0",
+                    "--valid_dataset_conf.window_sec", "1.0"])
+        export_main(["--exp_dir", str(out)])
+        files[model] = out / ("m2d_weights.pth" if model == "m2d" else "fpasst_weights.pt")
+        assert files[model].is_file()
+    task = get_task("tagger")
+    config = task.resolve_config(dict(
+        task.defaults(), classes=str(DCASE_CLASSES_FILE),
+        model_conf={"preset": "tiny", "m2d_weights": str(files["m2d"]),
+                    "fpasst_weights": str(files["fpasst"])}))
+    tagger = task.build_model(config).tagger
+    ref = torch.load(tmp_path / "pretrain_m2d" / "valid.acc.best.pth")
+    for k, v in tagger.m2d.state_dict().items():
+        assert torch.equal(v, ref[f"encoder.{k}"]), k
+    ref = torch.load(tmp_path / "pretrain_fpasst" / "valid.acc.best.pth")
+    for k, v in tagger.fpasst.state_dict().items():
+        assert torch.equal(v, ref[f"encoder.{k}"]), k
+
+
+def test_export_refuses_another_task_and_a_missing_experiment(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        export_main(["--exp_dir", str(tmp_path / "nowhere")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nowhere" in err and "stage 3" in err
+
+
+def test_wrong_layout_for_the_preset_gets_the_published_file_error(tmp_path, classes):
+    """A mini pretrained file of the wrong size fails as a wrong published file does."""
+    from s5tse.models.tagger.checkpoint import CheckpointError
+
+    small = M2DClassifier(num_classes=classes.num_classes, preset="small")
+    path = tmp_path / "m2d_weights.pth"
+    torch.save(small.published_state_dict(), path)
+    with pytest.raises(CheckpointError, match=str(path)):
+        M2DEncoder.from_preset("tiny").load_pretrained(path)
