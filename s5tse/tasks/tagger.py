@@ -229,12 +229,19 @@ def _load_init_weights(module: nn.Module, path: PathLike) -> None:
 
 
 def _check_weights_file(path: Optional[str], key: str) -> None:
-    """A configured published-weights file must exist; say which stage fetches it."""
-    if path and not os.path.isfile(path):
+    """A configured backbone file must exist; say which stage writes it: the encoder
+    pre-training's export (stage 3) for its file names, else the published download (stage 0)."""
+    from s5tse.tasks.pretrain import PUBLISHED_NAME
+
+    if not path or os.path.isfile(path):
+        return
+    if os.path.basename(path) in PUBLISHED_NAME.values():
         raise FileNotFoundError(
-            f"model_conf.{key}: {path} not found; fetch the published weights with "
-            "./run.sh --stage 0 --stop-stage 0 --download_pretrained true (or give the path)"
-        )
+            f"model_conf.{key}: {path} not found; it is written by run.sh stage 3 with "
+            "--pretrain_configs (the encoder pre-training, then python -m s5tse.bin.export_encoder)")
+    raise FileNotFoundError(
+        f"model_conf.{key}: {path} not found; fetch the published weights with "
+        "./run.sh --stage 0 --stop-stage 0 --download_pretrained true (or give the path)")
 
 
 def _warn_random(preset: str, what: str) -> None:

@@ -80,13 +80,19 @@ def test_task_is_registered_and_configs_resolve():
             assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
 
 
-def test_missing_published_weights_name_the_stage_that_fetches_them(tmp_path):
-    missing = str(tmp_path / "weights.pth")
-    with pytest.raises(FileNotFoundError, match="download_pretrained true"):
-        task = get_task("tagger")
+@pytest.mark.parametrize("name, model, key, stage", [
+    ("weights.pth", "m2dat", "m2d_weights", "download_pretrained true"),
+    ("m2d_weights.pth", "m2dat", "m2d_weights", "stage 3 with --pretrain_configs"),
+    ("fpasst_weights.pt", "fusion", "fpasst_weights", "stage 3 with --pretrain_configs"),
+])
+def test_missing_backbone_weights_name_the_stage_that_writes_them(tmp_path, name, model, key, stage):
+    """Published files come from stage 0's download, the pre-trained stand-ins from stage 3."""
+    missing = str(tmp_path / "exp" / "pretrain_x" / name)
+    task = get_task("tagger")
+    with pytest.raises(FileNotFoundError, match=f"model_conf.{key}: .*{name} not found; .*{stage}"):
         task.build_model(task.resolve_config(dict(
-            task.defaults(), model="m2dat", classes=str(DCASE_CLASSES_FILE),
-            model_conf=dict(preset="tiny", m2d_weights=missing))))
+            task.defaults(), model=model, classes=str(DCASE_CLASSES_FILE),
+            model_conf={"preset": "tiny", key: missing})))
 
 
 def test_dry_run_with_data_builds_the_datasets(mini_data, capsys):
