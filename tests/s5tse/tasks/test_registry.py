@@ -75,5 +75,5 @@ def test_get_task():
     assert TASK_NAMES == ("pretrain", "separator", "tagger", "toy")
     task = get_task("toy")
     assert task.name == "toy" and not task.requires_data
-    with pytest.raises(RegistryError, match=r"unknown task 'asr' \(choices: separator, tagger, toy\)"):
+    with pytest.raises(RegistryError, match=r"unknown task 'asr' \(choices: pretrain, separator, tagger, toy\)"):
         get_task("asr")
