@@ -76,6 +76,13 @@ def test_task_is_registered_and_configs_resolve():
             if conf.get("fpasst_weights") is not None or path.name.startswith("train_tagger_fusion"):
                 assert conf["fpasst_weights"] == "downloads/fpasst/fpasst_strong_1.pt"
             assert not conf.get("init_weights")
+        elif path.name.endswith("_pretrained.yaml"):
+            # the files stage 3 --pretrain_configs exports (s5tse.bin.export_encoder's names)
+            from s5tse.tasks.pretrain import PUBLISHED_NAME
+
+            assert conf["m2d_weights"] == "exp/pretrain_m2d_mini/" + PUBLISHED_NAME["m2d"]
+            assert conf["fpasst_weights"] == "exp/pretrain_fpasst_mini/" + PUBLISHED_NAME["fpasst"]
+            assert set(config["freeze_param"]) == {"tagger.m2d", "tagger.fpasst"}
         elif "real" not in path.name:  # CPU presets: random init, nothing to read
             assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
 
