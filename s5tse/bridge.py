@@ -9,7 +9,8 @@ other with two thresholds (reference ``tagger_m2d_passt.md`` §5.5)::
     conf_s = 1 - p[C]                                    confidence that slot s holds an event
     cls_s  = argmax(p[:C])                               its class (duplicates across slots kept)
     query_s  = conf_s >= tau_q                           the separator extracts it
-    report_s = conf_s >= tau_r   (tau_q <= tau_r)        its label and waveform are output
+    report_s = conf_s >= tau_r[cls_s]  (tau_q <= tau_r)  its label and waveform are output
+               (tau_r[c] = the per-class report threshold of c if given, else tau_r)
     weak_s   = one_hot(cls_s) if query_s else 0          [C]
     strong_s = resample(strong_prob[s, :, cls_s]) if query_s else 0      [T_q]
                (optionally binarised: >= frame_threshold -> 1, else 0; all ones for a
@@ -43,7 +44,8 @@ when both grids agree (the fusion tagger's fPaSST grid), a piecewise-constant co
 coarser grid (M2D's 160-ms columns); a query frame that overlaps no tagger frame takes the
 nearest one (by centre).
 
-    bridge = Bridge(report_threshold=0.5, query_threshold=0.3, classes=inventory)
+    bridge = Bridge(report_threshold=0.5, query_threshold=0.3, classes=inventory,
+                    class_report_thresholds={"Speech": 0.7})     # optional, per class
     out = bridge(weak_prob [S, C+1], strong_prob [S, T, C+1] | None, frame_times [T, 2], n)
     out.labels, out.report, out.query, out.strong [K, T_q], out.weak [K, C]
     oracle = oracle_queries(["Speech", "Speech", "silence"], activity [3, T_q], inventory)
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -189,14 +191,19 @@ class Bridge:
         query_hop: samples per query frame (1280 = 40 ms at 32 kHz, the separators'
             ``strong_hop``).
         sample_rate: of the mixture (32000).
+        class_report_thresholds: ``{class: tau_r}`` replacing ``report_threshold`` for the
+            slots labelled with that class (the per-class silence thresholds of the strongest
+            2026 systems); each ``>= query_threshold``.
 
     Raises:
-        ValueError: a threshold outside [0, 1] or ``query_threshold > report_threshold``.
+        ValueError: a threshold outside [0, 1], ``query_threshold > report_threshold`` (or a
+            per-class value), a per-class key that is not a class of the inventory.
     """
 
     def __init__(self, report_threshold: float, query_threshold: float,
                  frame_threshold: Optional[float] = None, query_hop: int = QUERY_HOP,
-                 sample_rate: int = SAMPLE_RATE, *, classes: ClassInventory) -> None:
+                 sample_rate: int = SAMPLE_RATE, *, classes: ClassInventory,
+                 class_report_thresholds: Optional[Mapping[str, float]] = None) -> None:
         self.classes = classes
         self.report_threshold = _check_prob("report_threshold", report_threshold)
         self.query_threshold = _check_prob("query_threshold", query_threshold)
@@ -204,6 +211,19 @@ class Bridge:
             raise ValueError(
                 f"query_threshold ({self.query_threshold:g}) must not exceed report_threshold "
                 f"({self.report_threshold:g}): every reported slot must be separated")
+        self.class_report_thresholds: Dict[str, float] = {}
+        for label, value in dict(class_report_thresholds or {}).items():
+            classes.check_label(str(label), where="class_report_thresholds")
+            value = _check_prob(f"class_report_thresholds[{label}]", value)
+            if value < self.query_threshold:
+                raise ValueError(
+                    f"class_report_thresholds[{label}] ({value:g}) must not be below "
+                    f"query_threshold ({self.query_threshold:g}): every reported slot must be "
+                    "separated")
+            self.class_report_thresholds[str(label)] = value
+        self._report_by_index = torch.full((classes.num_classes,), self.report_threshold)
+        for label, value in self.class_report_thresholds.items():
+            self._report_by_index[classes.label_to_index(label)] = value
         self.frame_threshold = (None if frame_threshold is None
                                 else _check_prob("frame_threshold", frame_threshold))
         if isinstance(query_hop, bool) or int(query_hop) != query_hop or query_hop < 1:
@@ -214,7 +234,9 @@ class Bridge:
     def __repr__(self) -> str:
         return (f"Bridge(report_threshold={self.report_threshold:g}, "
                 f"query_threshold={self.query_threshold:g}, frame_threshold={self.frame_threshold}, "
-                f"query_hop={self.query_hop})")
+                f"query_hop={self.query_hop}"
+                + (f", class_report_thresholds={self.class_report_thresholds}"
+                   if self.class_report_thresholds else "") + ")")
 
     def num_query_frames(self, num_samples: int) -> int:
         """``T_q = ceil(num_samples / query_hop)``."""
@@ -249,7 +271,7 @@ class Bridge:
         cls = weak_prob[:, :n_cls].argmax(dim=1)
         prob = weak_prob.gather(1, cls[:, None])[:, 0]
         query = conf >= self.query_threshold
-        report = conf >= self.report_threshold
+        report = conf >= self._report_by_index[cls]
         if strong_prob is not None:
             strong_prob = torch.as_tensor(strong_prob).detach().float().cpu()
             if strong_prob.ndim != 3 or strong_prob.shape[0] != S \

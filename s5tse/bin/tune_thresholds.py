@@ -12,6 +12,10 @@ Usage:
         --separator_exp exp/separator_x --tagger_exp exp/tagger_y --data dump/valid \\
         --query_grid 0.2,0.4,0.6 --report_grid 0.4,0.6,0.8 --max_items 20 --streaming low_latency
 
+    # then one report threshold per class at the selected tau_q (class_report_thresholds)
+    python -m s5tse.bin.tune_thresholds --config conf/decode.yaml \\
+        --separator_exp exp/separator_x --tagger_exp exp/tagger_y --data dump/valid --per_class true
+
 For every ``tau_q`` of ``--query_grid`` and ``tau_r`` of ``--report_grid`` with
 ``tau_q <= tau_r`` the set is decoded (the separator runs once per distinct query set, each
 ``tau_r`` is re-scored from the same estimates) and scored with CAPI-SDRi, Acc_mix and
@@ -19,7 +23,10 @@ Acc_src (:mod:`s5tse.decode.tune`). The point with the best CAPI-SDRi (ties: Acc
 Acc_src, then grid order) is written with the whole grid table, atomically, to
 ``<tagger_exp>/decode_thresholds.yaml`` (``--output`` to change), which
 ``python -m s5tse.bin.decode`` then uses by default (explicit ``--report_threshold`` /
-``--query_threshold`` win; ``use_tuned_thresholds: false`` ignores it).
+``--query_threshold`` win; ``use_tuned_thresholds: false`` ignores it). With ``--per_class
+true`` the selected ``tau_r`` is then refined per class over ``--report_grid``
+(:func:`s5tse.decode.tune.tune_class_thresholds`, one more separation per mixture) and the file
+also holds ``class_report_thresholds`` and the scores before and after.
 
 The other decoding keys (checkpoints, ``frame_threshold``, ``streaming``, ``device``,
 ``resample``) come from ``--config`` and ``--<key> value`` as in ``s5tse.bin.decode``; the
@@ -56,6 +63,10 @@ def get_parser() -> argparse.ArgumentParser:
               "s5tse.bin.tune_thresholds).")
     parser.add_argument("--query_grid", default=grid, help="comma-separated tau_q values")
     parser.add_argument("--report_grid", default=grid, help="comma-separated tau_r values")
+    from s5tse.utils.types import str2bool
+
+    parser.add_argument("--per_class", type=str2bool, default=False,
+                        help="also tune one report threshold per class at the selected tau_q")
     parser.add_argument("--max_items", type=int, default=0,
                         help="tune on the first N mixtures (0 = all)")
     parser.add_argument("--output", default=None,
@@ -79,7 +90,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.decode.inputs import DecodeInputError, list_items
     from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.decode.pipeline import build_decoder, streaming_info
-    from s5tse.decode.tune import parse_grid, tune_thresholds
+    from s5tse.decode.tune import parse_grid, tune_class_thresholds, tune_thresholds
     from s5tse.utils.config import ConfigError, dump_config, load_config, save_config
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
@@ -111,6 +122,11 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False)
         rows, best = tune_thresholds(decoder, items, qgrid, rgrid, config["frame_threshold"],
                                      config["resample"])
+        per_class = None
+        if args.per_class:
+            per_class = tune_class_thresholds(
+                decoder, items, best.query_threshold, best.report_threshold, rgrid,
+                config["frame_threshold"], config["resample"])
     except (DecodeInputError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
     out = Path(args.output) if args.output else Path(args.tagger_exp) / TUNED_THRESHOLDS
@@ -130,10 +146,17 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         "streaming": streaming_info(sep.network, config["streaming"])["streaming"],
         "grid": [r.as_dict() for r in rows],
     }
+    if per_class is not None:
+        result["class_report_thresholds"] = per_class[0]
+        result["per_class"] = {"before": per_class[1].as_dict(), "after": per_class[2].as_dict()}
     save_config(result, out)
     print(format_table(rows, best))
     print(f"selected query_threshold {best.query_threshold:g}, report_threshold "
           f"{best.report_threshold:g} -> {out}")
+    if per_class is not None:
+        capi = [("nan" if r.capi_sdri is None else f"{r.capi_sdri:.3f}") for r in per_class[1:]]
+        print(f"per-class report thresholds {per_class[0] or '{}'}: CAPI-SDRi {capi[0]} -> "
+              f"{capi[1]} dB, Acc_mix {per_class[1].acc_mix:.2f} -> {per_class[2].acc_mix:.2f} %")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Keys (defaults below, ``conf/decode.yaml`` documents each)::
 
     report_threshold: 0.5      tau_r: slots with confidence 1 - p(silence) >= tau_r are output
     query_threshold: 0.3       tau_q <= tau_r: slots with confidence >= tau_q are separated
+    class_report_thresholds: null   {class: tau_r} replacing report_threshold per class (>= tau_q)
     frame_threshold: null      null: soft strong query; a number: binary query p >= it
     oracle_threshold_db: -60.0 oracle strong query: reference frames above this (dB re. peak)
     use_tuned_thresholds: true read <tagger_exp>/decode_thresholds.yaml when it exists
@@ -17,8 +18,9 @@ Keys (defaults below, ``conf/decode.yaml`` documents each)::
 
 Threshold precedence (lowest first): these defaults < ``--config`` files <
 ``<tagger_exp>/decode_thresholds.yaml`` (written by ``s5tse.bin.tune_thresholds``; only
-``report_threshold`` / ``query_threshold``, when ``use_tuned_thresholds``) < explicit
-``--report_threshold`` / ``--query_threshold`` on the command line.
+``report_threshold`` / ``query_threshold`` and, when it holds them, ``class_report_thresholds``;
+when ``use_tuned_thresholds``) < explicit ``--report_threshold`` / ``--query_threshold`` on the
+command line.
 """
 from __future__ import annotations
 
@@ -31,12 +33,13 @@ from s5tse.utils.config import ConfigError, parse_overrides, read_config_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["DECODE_DEFAULTS", "TUNED_THRESHOLDS", "TUNED_KEYS", "parse_streaming",
+__all__ = ["DECODE_DEFAULTS", "TUNED_THRESHOLDS", "TUNED_KEYS", "TUNED_OPTIONAL_KEYS", "parse_streaming",
            "apply_tuned_thresholds", "explicit_keys", "check_decode_config"]
 
 DECODE_DEFAULTS: Dict[str, Any] = {
     "report_threshold": 0.5,
     "query_threshold": 0.3,
+    "class_report_thresholds": None,
     "frame_threshold": None,
     "oracle_threshold_db": -60.0,
     "use_tuned_thresholds": True,
@@ -51,8 +54,9 @@ DECODE_DEFAULTS: Dict[str, Any] = {
 
 #: File in the tagger's experiment dir written by threshold tuning.
 TUNED_THRESHOLDS = "decode_thresholds.yaml"
-#: Keys a tuned-thresholds file sets.
+#: Keys a tuned-thresholds file sets (and the one it may set).
 TUNED_KEYS = ("report_threshold", "query_threshold")
+TUNED_OPTIONAL_KEYS = ("class_report_thresholds",)
 
 
 def explicit_keys(overrides: Sequence[str]) -> set:
@@ -78,6 +82,18 @@ def check_decode_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"query_threshold ({config['query_threshold']:g}) must not exceed report_threshold "
             f"({config['report_threshold']:g}): every reported slot must be separated")
+    per_class = config.get("class_report_thresholds")
+    if per_class is not None:
+        if not isinstance(per_class, Mapping):
+            raise ConfigError(f"'class_report_thresholds' must be null or a mapping class: "
+                              f"threshold, got {per_class!r}")
+        for label, value in per_class.items():
+            _prob({f"class_report_thresholds.{label}": value}, f"class_report_thresholds.{label}")
+            if value < config["query_threshold"]:
+                raise ConfigError(
+                    f"class_report_thresholds[{label}] ({value:g}) must not be below "
+                    f"query_threshold ({config['query_threshold']:g}): every reported slot "
+                    "must be separated")
     if int(config["batch_size"]) < 1:
         raise ConfigError(f"'batch_size' must be >= 1, got {config['batch_size']!r}")
     if int(config["num_threads"]) < 0:
@@ -129,7 +145,7 @@ def apply_tuned_thresholds(config: Dict[str, Any], tagger_exp: Optional[PathLike
             config.get("tagger_checkpoint"))
     out = dict(config)
     used = []
-    for key in TUNED_KEYS:
+    for key in TUNED_KEYS + tuple(k for k in TUNED_OPTIONAL_KEYS if k in tuned):
         if key not in explicit:
             out[key] = tuned[key]
             used.append(key)

@@ -68,7 +68,8 @@ def build_decoder(config: Mapping[str, Any], separator_exp: str, tagger_exp: Opt
     if not oracle:
         tag = load_experiment(tagger_exp, config["tagger_checkpoint"], "tagger")
     bridge = Bridge(config["report_threshold"], config["query_threshold"],
-                    config["frame_threshold"], query_hop=QUERY_HOP, classes=sep.classes)
+                    config["frame_threshold"], query_hop=QUERY_HOP, classes=sep.classes,
+                    class_report_thresholds=config.get("class_report_thresholds"))
     _, stream = parse_streaming(config["streaming"])
     decoder = Decoder(sep, tag, bridge, streaming=stream, device=device, oracle=oracle,
                       oracle_threshold_db=config["oracle_threshold_db"],

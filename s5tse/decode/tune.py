@@ -15,13 +15,23 @@ larger Acc_mix, then the larger Acc_src, then the first point in grid order (tau
 then tau_r ascending). Re-scoring a tau_r costs a few SNRs; only tau_q needs the separator.
 
     rows, best = tune_thresholds(decoder, items, [0.1, 0.3, 0.5], [0.3, 0.5, 0.7])
+
+**Per-class report thresholds** (:func:`tune_class_thresholds`), after the grid: at the
+selected ``tau_q`` (so the separator outputs do not change) each mixture is separated once and
+scored for every subset of its queried slots (at most 2^3); then, class by class in inventory
+order, the class's report threshold takes the value of the report grid (``>= tau_q``) that
+maximises the same criterion with the other classes fixed (ties keep the current value), for
+``passes`` rounds. Only classes some queried slot carries are visited.
+
+    per_class, before, after = tune_class_thresholds(decoder, items, best.query_threshold,
+                                                     best.report_threshold, [0.3, 0.5, 0.7])
 """
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,8 +40,8 @@ from s5tse.decode.inputs import DecodeItem, read_mixture, read_references
 from s5tse.decode.runner import Decoder
 from s5tse.labels import SILENCE
 
-__all__ = ["GridRow", "threshold_grid", "parse_grid", "tune_thresholds", "select_best",
-           "DEFAULT_GRID"]
+__all__ = ["GridRow", "threshold_grid", "parse_grid", "tune_thresholds", "tune_class_thresholds",
+           "select_best", "DEFAULT_GRID"]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +154,79 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
     log.info("tuning: %d separator runs for %d mixtures x %d query thresholds", num_sep,
              len(items), len(taus_q))
     return rows, select_best(rows)
+
+
+def _queried(decoder: Decoder, item: DecodeItem, query_threshold: float,
+             frame_threshold: Optional[float], resample: bool):
+    """Tagger + bridge at ``query_threshold`` + one separation: ``(mix0, refs, q, sources)``."""
+    x = read_mixture(item.mixture, resample)
+    n = x.shape[-1]
+    refs_wav = read_references(item, n, resample)
+    refs = [(lab, refs_wav[k]) for k, lab in enumerate(item.labels) if lab != SILENCE]
+    bridge = Bridge(1.0, query_threshold, frame_threshold, decoder.bridge.query_hop,
+                    classes=decoder.bridge.classes)
+    pred = decoder.predict(x)
+    if pred is None:
+        q = BridgeOutput.empty(3, bridge.num_query_frames(n), bridge.classes.num_classes)
+    else:
+        q = bridge(pred[0], pred[1], pred[2], n)
+    return x[0].numpy(), refs, q, decoder.separate(x, q)
+
+
+def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_threshold: float,
+                          report_threshold: float, report_values: Sequence[float],
+                          frame_threshold: Optional[float] = None, resample: bool = False,
+                          passes: int = 2) -> Tuple[Dict[str, float], GridRow, GridRow]:
+    """Per-class report thresholds at ``query_threshold`` (module docstring).
+
+    Returns:
+        ``(per_class, before, after)``: the classes whose threshold differs from
+        ``report_threshold`` with their value, and the scores with the single threshold and
+        with the per-class ones.
+    """
+    from s5tse.metrics.capi import aggregate_capi, capi_sdri
+    from s5tse.metrics.labels import acc_mix, acc_src
+
+    classes = decoder.bridge.classes
+    values = sorted({float(v) for v in report_values if v >= query_threshold} | {report_threshold})
+    tables = []        # per mixture: (slots [(k, label, confidence)], {subset: result})
+    for n_item, item in enumerate(items, start=1):
+        mix0, refs, q, sources = _queried(decoder, item, query_threshold, frame_threshold,
+                                          resample)
+        slots = [(k, q.labels[k], float(q.confidence[k])) for k in range(q.num_slots)
+                 if bool(q.query[k])]
+        results = {}
+        for mask in range(1 << len(slots)):
+            kept = tuple(k for i, (k, _, _) in enumerate(slots) if mask >> i & 1)
+            results[kept] = capi_sdri(mix0, [(q.labels[k], sources[k]) for k in kept], refs,
+                                      classes)
+        tables.append((slots, results))
+        log.info("per-class tuning: %d/%d %s", n_item, len(items), item.name)
+
+    def score(thresholds: Mapping[str, float]) -> GridRow:
+        res, count = [], 0
+        for slots, results in tables:
+            kept = tuple(k for k, lab, conf in slots
+                         if conf >= thresholds.get(lab, report_threshold))
+            res.append(results[kept])
+            count += len(kept)
+        capi = aggregate_capi(r.value for r in res)
+        return GridRow(query_threshold=query_threshold, report_threshold=report_threshold,
+                       capi_sdri=None if math.isnan(capi) else float(capi),
+                       acc_mix=float(acc_mix(res)), acc_src=float(acc_src(res)),
+                       num_reported=count)
+
+    seen = {lab for slots, _ in tables for _, lab, _ in slots}
+    current: Dict[str, float] = {}
+    before = best = score(current)
+    for _ in range(max(1, int(passes))):
+        for label in (c for c in classes if c in seen):
+            for value in values:
+                trial = dict(current, **{label: value})
+                row = score(trial)
+                if _key(row) > _key(best):
+                    best, current = row, trial
+    per_class = {lab: v for lab, v in current.items() if v != report_threshold}
+    log.info("per-class tuning: CAPI-SDRi %s -> %s dB with %d class threshold(s)",
+             before.capi_sdri, best.capi_sdri, len(per_class))
+    return per_class, before, best

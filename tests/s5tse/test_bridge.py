@@ -6,7 +6,7 @@ from s5tse.bridge import Bridge, BridgeOutput, oracle_queries, query_grid, resam
 from s5tse.datasets.targets import frame_activity, num_frames_for
 from s5tse.corpus.dcase import DCASE2026
 from s5tse.corpus.dcase import DCASE2026_CLASSES as TARGET_CLASSES
-from s5tse.labels import SILENCE
+from s5tse.labels import SILENCE, ClassInventory
 
 SILENCE_INDEX = DCASE2026.silence_index
 
@@ -204,3 +204,21 @@ def test_bad_shapes_are_errors():
         b(torch.zeros(4, 19), None, None, N)
     with pytest.raises(ValueError, match="strong_prob must be"):
         b(torch.zeros(3, 19), torch.zeros(2, 25, 19), frames(0.04, 25), N)
+
+
+def test_per_class_report_thresholds():
+    inv = ClassInventory(["Cough", "Pour", "Speech"])
+    weak = torch.tensor([[0.7, 0.0, 0.0, 0.3],     # Cough, conf 0.7
+                         [0.0, 0.6, 0.0, 0.4],     # Pour, conf 0.6
+                         [0.0, 0.0, 0.45, 0.55]])  # Speech, conf 0.45
+    plain = Bridge(0.5, 0.4, classes=inv)(weak, None, None, 32000)
+    assert plain.reported_labels == ["Cough", "Pour"]
+    bridge = Bridge(0.5, 0.4, classes=inv, class_report_thresholds={"Cough": 0.8, "Speech": 0.4})
+    out = bridge(weak, None, None, 32000)
+    assert out.reported_labels == ["Pour", "Speech"]          # Cough needs 0.8 now, Speech 0.4
+    assert out.query.tolist() == [True, True, True]           # queries do not change
+    assert "class_report_thresholds" in repr(bridge)
+    with pytest.raises(ValueError, match="unknown sound class 'Coughs' in class_report_thresholds"):
+        Bridge(0.5, 0.4, classes=inv, class_report_thresholds={"Coughs": 0.6})
+    with pytest.raises(ValueError, match=r"class_report_thresholds\[Pour\] \(0.3\) must not be below"):
+        Bridge(0.5, 0.4, classes=inv, class_report_thresholds={"Pour": 0.3})

@@ -326,6 +326,16 @@ def test_bad_decode_config_is_refused(exps, one_item_dir, capsys, tmp_path):
     assert status == 2 and "'streaming' must be offline, one of long_context, low_latency" in error_line(err)
     status, _, err = run(args + ["--num_threads", "-1"], capsys)
     assert status == 2 and "'num_threads' must be >= 0" in error_line(err)
+    bad = tmp_path / "per_class.yaml"
+    for text, message in (
+            ("class_report_thresholds: 0.5\n", "'class_report_thresholds' must be null or a mapping"),
+            ("class_report_thresholds: {Speech: 0.1}\n",
+             "class_report_thresholds[Speech] (0.1) must not be below query_threshold"),
+            ("class_report_thresholds: {Speech: 1.5}\n",
+             "'class_report_thresholds.Speech' must be a number in [0, 1]")):
+        bad.write_text(text)
+        status, _, err = run(args + ["--config", str(bad)], capsys)
+        assert status == 2 and message in error_line(err), err
 
 
 def _soundscapes(tmp_path, **mixtures):

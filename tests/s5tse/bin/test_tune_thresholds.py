@@ -170,3 +170,61 @@ def test_needs_references(setup, capsys, tmp_path):
                           "--tagger_exp", setup["tagger"], "--data", setup["data"],
                           "--query_grid", "0.2,1.5"], capsys)
     assert status == 1 and "--query_grid must be comma-separated numbers in [0, 1]" in err
+
+
+def score_with(items, reported):
+    """(CAPI-SDRi or None, Acc_mix, Acc_src) when the labels ``reported`` are output (zero
+    estimates), computed from the files."""
+    results = []
+    for item in items:
+        mix = sf.read(str(item.mixture), dtype="float32", always_2d=True)[0][:, 0]
+        refs = [(lab, sf.read(str(p), dtype="float32")[0]) for lab, p in item.refs]
+        results.append(capi_sdri(mix, [(lab, np.zeros_like(mix)) for lab in reported], refs))
+    capi = aggregate_capi(r.value for r in results)
+    return (None if np.isnan(capi) else capi), acc_mix(results), acc_src(results)
+
+
+def test_per_class_thresholds_are_tuned_written_and_decoded_with(setup, capsys, tmp_path):
+    out = tmp_path / "thresholds.yaml"
+    args = ["--config", DECODE_YAML, "--separator_exp", setup["separator"],
+            "--tagger_exp", setup["tagger"], "--data", setup["data"], "--output", out,
+            "--query_grid", "0.2", "--report_grid", ",".join(map(str, REPORT_GRID)),
+            "--per_class", "true"]
+    status, stdout, err = run(args, capsys)
+    assert status == 0, err
+    result = load_yaml(out)
+    per_class = result["class_report_thresholds"]
+    tq, tr = result["query_threshold"], result["report_threshold"]
+    assert tq == 0.2 and set(per_class) <= {"Cough", "Pour", "Speech"}
+    assert all(v in REPORT_GRID and v >= tq and v != tr for v in per_class.values())
+    confidence = {lab: 1.0 - p_sil for lab, _, p_sil in SLOTS}
+    reported = [lab for lab in ("Cough", "Pour", "Speech")
+                if confidence[lab] >= per_class.get(lab, tr)]
+    capi, mix, src = score_with(setup["items"], reported)
+    after = result["per_class"]["after"]
+    assert after["acc_mix"] == pytest.approx(mix) and after["acc_src"] == pytest.approx(src)
+    assert (after["capi_sdri"] is None) == (capi is None)
+    if capi is not None:
+        assert after["capi_sdri"] == pytest.approx(capi, abs=1e-6)
+    before = result["per_class"]["before"]
+    assert before["capi_sdri"] == pytest.approx(result["capi_sdri"], abs=1e-9)
+    # no subset of the three labels scores better than the tuned one
+    best = max(score_with(setup["items"], [lab for lab, keep in zip(("Cough", "Pour", "Speech"), m)
+                                           if keep])
+               for m in np.ndindex(2, 2, 2))
+    assert (after["capi_sdri"], after["acc_mix"], after["acc_src"]) == pytest.approx(best, abs=1e-6)
+    assert "per-class report thresholds" in stdout
+
+    # decode takes them from decode_thresholds.yaml
+    from s5tse.bin.decode import main as decode_main
+
+    shutil.copy(out, setup["tagger"] / "decode_thresholds.yaml")
+    try:
+        decode_main(["--config", str(DECODE_YAML), "--separator_exp", str(setup["separator"]),
+                     "--tagger_exp", str(setup["tagger"]), "--data", str(setup["data"]),
+                     "--output_dir", str(tmp_path / "decode"), "--print_config"])
+        resolved = load_yaml_text(capsys.readouterr().out)
+        assert resolved["class_report_thresholds"] == (per_class or None) or \
+            resolved["class_report_thresholds"] == per_class
+    finally:
+        (setup["tagger"] / "decode_thresholds.yaml").unlink()
