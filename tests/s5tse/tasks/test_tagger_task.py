@@ -81,8 +81,12 @@ def test_task_is_registered_and_configs_resolve():
             from s5tse.tasks.pretrain import PUBLISHED_NAME
 
             assert conf["m2d_weights"] == "exp/pretrain_m2d_mini/" + PUBLISHED_NAME["m2d"]
-            assert conf["fpasst_weights"] == "exp/pretrain_fpasst_mini/" + PUBLISHED_NAME["fpasst"]
-            assert set(config["freeze_param"]) == {"tagger.m2d", "tagger.fpasst"}
+            if config["model"] == "fusion":
+                assert conf["fpasst_weights"] == "exp/pretrain_fpasst_mini/" + PUBLISHED_NAME["fpasst"]
+                assert set(config["freeze_param"]) == {"tagger.m2d", "tagger.fpasst"}
+            else:
+                assert config["freeze_param"] == ["tagger.m2d"]
+            assert config["train_dataset_conf"]["crop_sec"] is None
         elif "real" not in path.name:  # CPU presets: random init, nothing to read
             assert not conf.get("m2d_weights") and not conf.get("fpasst_weights")
 
