@@ -39,6 +39,7 @@ decode_args=            # extra options of s5tse.bin.decode (e.g. "--streaming l
 decode_tag=             # suffix of the decoding dir names (decode_<labels><tag>_<set>)
 oracle_labels=both      # stage 5: false (tagger labels), true (reference labels and spans), both
 tune_thresholds=false   # stage 5: grid-search the report/query thresholds on ${dumpdir}/valid first
+tune_opts=              # stage 5: extra options of s5tse.bin.tune_thresholds (e.g. "--per_class true": one report threshold per class)
 ngpu=auto               # GPUs per training job: auto (1 if nvidia-smi lists a GPU, else 0), 0 = CPU, N > 1 = torchrun
 num_nodes=1             # nodes per training job (> 1 needs --cmd_backend slurm)
 submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
@@ -241,10 +242,11 @@ if ! "${skip_eval}"; then
             [ "${oracle_labels}" = true ] || _tag=${expdir}/$(exp_tag "${_taggers[_i]}" "${tagger_args}")
             if [ -n "${_tag}" ] && "${tune_thresholds}"; then
                 log "Tuning the report/query thresholds of ${_tag} on ${dumpdir}/valid with ${_sep}"
+                # shellcheck disable=SC2086
                 ${_dec_cmd} "${_tag}/log/tune_thresholds.log" \
                     ${python} -m s5tse.bin.tune_thresholds --config "${decode_config}" \
                         --tagger_exp "${_tag}" --separator_exp "${_sep}" --data "${dumpdir}/valid" \
-                        ${_dev_opts[@]+"${_dev_opts[@]}"}
+                        ${_dev_opts[@]+"${_dev_opts[@]}"} ${tune_opts}
             fi
             for _mode in ${_label_modes}; do
                 if [ "${_mode}" = oracle ]; then

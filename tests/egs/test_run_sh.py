@@ -323,7 +323,7 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
     res = run_recipe(repo_root, env, "--config", "conf/real.conf", "--stage", "3",
                      "--stop_stage", "5", "--python", str(fake_python(tmp_path)),
                      "--datadir", str(data), "--expdir", str(exp), "--nj", "2",
-                     "--oracle_labels", "false")
+                     "--oracle_labels", "false", "--tune_opts", "--per_class true")
     assert res.returncode == 0, res.stdout + res.stderr
     calls = [line.split() for line in log.read_text().splitlines()]
 
@@ -344,9 +344,10 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
     assert {data_root for _, _, data_root in trained} == {str(data)}
 
     tuned = [(Path(option(c, "--separator_exp")).name, Path(option(c, "--tagger_exp")).name,
-              option(c, "--device")) for c in calls if c[:2] == ["-m", "s5tse.bin.tune_thresholds"]]
-    assert tuned == [("separator_lq_sr_corrnet_base", "tagger_fusion_real_step2", "cuda"),
-                     ("separator_resunetk_official", "tagger_m2dat_real_step2", "cuda")]
+              option(c, "--device"), option(c, "--per_class"))
+             for c in calls if c[:2] == ["-m", "s5tse.bin.tune_thresholds"]]
+    assert tuned == [("separator_lq_sr_corrnet_base", "tagger_fusion_real_step2", "cuda", "true"),
+                     ("separator_resunetk_official", "tagger_m2dat_real_step2", "cuda", "true")]
     decoded = [c for c in calls if c[:2] == ["-m", "s5tse.bin.decode"]]
     jobs = [c for c in decoded if "--job" in c]
     assert len(jobs) == 4 and {option(c, "--num_jobs") for c in jobs} == {"2"}
