@@ -12,7 +12,7 @@ Usage:
 
 The file is what a tagger config's ``model_conf.m2d_weights`` / ``fpasst_weights`` reads; it
 is checked by loading it back with those same readers (``M2DEncoder.load_pretrained``,
-``FPaSSTEncoder.load_pretrained``) before it is written, atomically. Errors:
+``FPaSSTEncoder.load_pretrained``) from its temporary file, which replaces the output only then. Errors:
 ``export_encoder: error: ...`` (one line naming the file), exit 1.
 """
 from __future__ import annotations
@@ -40,14 +40,12 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(argv)
 
-    import tempfile
-
     import torch
 
     from s5tse.decode.models import ModelLoadError, load_experiment
+    from s5tse.fileio.atomic import atomic_path
     from s5tse.models.tagger.checkpoint import CheckpointError
     from s5tse.tasks.pretrain import PUBLISHED_NAME
-    from s5tse.train.checkpoint import save_weights
 
     def fail(message: str) -> None:
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -59,15 +57,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         fail(str(exc))
     out = Path(args.out) if args.out else Path(args.exp_dir) / PUBLISHED_NAME[exp.model_name]
     state = exp.network.published_state_dict()
-    with tempfile.TemporaryDirectory() as tmp:  # read it back as a tagger config would
-        probe = Path(tmp) / out.name
-        torch.save(state, probe)
-        encoder = type(exp.network.encoder).from_preset(exp.config["model_conf"]["preset"])
+    encoder = type(exp.network.encoder).from_preset(exp.config["model_conf"]["preset"])
+    with atomic_path(out) as tmp:  # renamed onto `out` only once it reads back as a config would
+        torch.save(state, tmp)
         try:
-            encoder.load_pretrained(probe)
+            encoder.load_pretrained(tmp)
         except CheckpointError as exc:
             fail(f"{out}: the exported file does not load back: {exc}")
-    save_weights(state, out)
     print(f"{PROG}: {out} ({exp.model_name}, {len(state)} tensors, from {exp.checkpoint})")
 
 

@@ -62,6 +62,19 @@ class GridRow:
     def as_dict(self) -> Dict[str, object]:
         return asdict(self)
 
+    @classmethod
+    def from_results(cls, query_threshold: float, report_threshold: float, results: Sequence,
+                     num_reported: int) -> "GridRow":
+        """The scores of the per-mixture CAPI-SDRi ``results`` (:func:`capi_sdri` outputs)."""
+        from s5tse.metrics.capi import aggregate_capi
+        from s5tse.metrics.labels import acc_mix, acc_src
+
+        capi = aggregate_capi(r.value for r in results)
+        return cls(query_threshold=query_threshold, report_threshold=report_threshold,
+                   capi_sdri=None if math.isnan(capi) else float(capi),
+                   acc_mix=float(acc_mix(results)), acc_src=float(acc_src(results)),
+                   num_reported=int(num_reported))
+
 
 def parse_grid(text: str, what: str) -> List[float]:
     """``"0.1,0.3,0.5"`` -> sorted unique floats in [0, 1]; one-line ValueError otherwise."""
@@ -102,12 +115,31 @@ def select_best(rows: Sequence[GridRow]) -> GridRow:
     return best
 
 
+def _item_inputs(decoder: Decoder, item: DecodeItem, resample: bool):
+    """One validation mixture: ``(x [C, n], channel 0 [n], references [(label, wav)], tagger
+    prediction)`` (the tagger runs once per mixture)."""
+    x = read_mixture(item.mixture, resample)
+    refs_wav = read_references(item, x.shape[-1], resample)
+    refs = [(lab, refs_wav[k]) for k, lab in enumerate(item.labels) if lab != SILENCE]
+    return x, x[0].numpy(), refs, decoder.predict(x)
+
+
+def _query(decoder: Decoder, pred, query_threshold: float, frame_threshold: Optional[float],
+           num_samples: int) -> BridgeOutput:
+    """The queried slots at ``query_threshold`` (nothing reported: the tuning decides that)."""
+    bridge = Bridge(1.0, query_threshold, frame_threshold, decoder.bridge.query_hop,
+                    classes=decoder.bridge.classes)
+    if pred is None:
+        return BridgeOutput.empty(3, bridge.num_query_frames(num_samples),
+                                  bridge.classes.num_classes)
+    return bridge(pred[0], pred[1], pred[2], num_samples)
+
+
 def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values: Sequence[float],
                     report_values: Sequence[float], frame_threshold: Optional[float] = None,
                     resample: bool = False) -> Tuple[List[GridRow], GridRow]:
     """Score every grid point on ``items`` (with references); return ``(rows, best)``."""
-    from s5tse.metrics.capi import aggregate_capi, capi_sdri
-    from s5tse.metrics.labels import acc_mix, acc_src
+    from s5tse.metrics.capi import capi_sdri
 
     grid = threshold_grid(query_values, report_values)
     taus_q = sorted({q for q, _ in grid})
@@ -115,20 +147,10 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
     reported: Dict[Tuple[float, float], int] = {pt: 0 for pt in grid}
     num_sep = 0
     for n_item, item in enumerate(items, start=1):
-        x = read_mixture(item.mixture, resample)
-        n = x.shape[-1]
-        refs_wav = read_references(item, n, resample)
-        refs = [(lab, refs_wav[k]) for k, lab in enumerate(item.labels) if lab != SILENCE]
-        mix0 = x[0].numpy()
-        pred = decoder.predict(x)
+        x, mix0, refs, pred = _item_inputs(decoder, item, resample)
         cache: Dict[Tuple, np.ndarray] = {}
         for tq in taus_q:
-            bridge = Bridge(1.0, tq, frame_threshold, decoder.bridge.query_hop,
-                            classes=decoder.bridge.classes)
-            if pred is None:
-                q = BridgeOutput.empty(3, bridge.num_query_frames(n), bridge.classes.num_classes)
-            else:
-                q = bridge(pred[0], pred[1], pred[2], n)
+            q = _query(decoder, pred, tq, frame_threshold, x.shape[-1])
             sig = _signature(q)
             if sig not in cache:
                 cache[sig] = decoder.separate(x, q)
@@ -143,34 +165,10 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
                 reported[(tq, tr)] += len(keep)
         log.info("tuning: %d/%d %s (%d distinct query sets)", n_item, len(items), item.name,
                  len(cache))
-    rows = []
-    for pt in grid:
-        res = results[pt]
-        capi = aggregate_capi(r.value for r in res)
-        rows.append(GridRow(query_threshold=pt[0], report_threshold=pt[1],
-                            capi_sdri=None if math.isnan(capi) else float(capi),
-                            acc_mix=float(acc_mix(res)), acc_src=float(acc_src(res)),
-                            num_reported=int(reported[pt])))
+    rows = [GridRow.from_results(pt[0], pt[1], results[pt], reported[pt]) for pt in grid]
     log.info("tuning: %d separator runs for %d mixtures x %d query thresholds", num_sep,
              len(items), len(taus_q))
     return rows, select_best(rows)
-
-
-def _queried(decoder: Decoder, item: DecodeItem, query_threshold: float,
-             frame_threshold: Optional[float], resample: bool):
-    """Tagger + bridge at ``query_threshold`` + one separation: ``(mix0, refs, q, sources)``."""
-    x = read_mixture(item.mixture, resample)
-    n = x.shape[-1]
-    refs_wav = read_references(item, n, resample)
-    refs = [(lab, refs_wav[k]) for k, lab in enumerate(item.labels) if lab != SILENCE]
-    bridge = Bridge(1.0, query_threshold, frame_threshold, decoder.bridge.query_hop,
-                    classes=decoder.bridge.classes)
-    pred = decoder.predict(x)
-    if pred is None:
-        q = BridgeOutput.empty(3, bridge.num_query_frames(n), bridge.classes.num_classes)
-    else:
-        q = bridge(pred[0], pred[1], pred[2], n)
-    return x[0].numpy(), refs, q, decoder.separate(x, q)
 
 
 def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_threshold: float,
@@ -184,15 +182,15 @@ def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_t
         ``report_threshold`` with their value, and the scores with the single threshold and
         with the per-class ones.
     """
-    from s5tse.metrics.capi import aggregate_capi, capi_sdri
-    from s5tse.metrics.labels import acc_mix, acc_src
+    from s5tse.metrics.capi import capi_sdri
 
     classes = decoder.bridge.classes
     values = sorted({float(v) for v in report_values if v >= query_threshold} | {report_threshold})
     tables = []        # per mixture: (slots [(k, label, confidence)], {subset: result})
     for n_item, item in enumerate(items, start=1):
-        mix0, refs, q, sources = _queried(decoder, item, query_threshold, frame_threshold,
-                                          resample)
+        x, mix0, refs, pred = _item_inputs(decoder, item, resample)
+        q = _query(decoder, pred, query_threshold, frame_threshold, x.shape[-1])
+        sources = decoder.separate(x, q)
         slots = [(k, q.labels[k], float(q.confidence[k])) for k in range(q.num_slots)
                  if bool(q.query[k])]
         results = {}
@@ -210,11 +208,7 @@ def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_t
                          if conf >= thresholds.get(lab, report_threshold))
             res.append(results[kept])
             count += len(kept)
-        capi = aggregate_capi(r.value for r in res)
-        return GridRow(query_threshold=query_threshold, report_threshold=report_threshold,
-                       capi_sdri=None if math.isnan(capi) else float(capi),
-                       acc_mix=float(acc_mix(res)), acc_src=float(acc_src(res)),
-                       num_reported=count)
+        return GridRow.from_results(query_threshold, report_threshold, res, count)
 
     seen = {lab for slots, _ in tables for _, lab, _ in slots}
     current: Dict[str, float] = {}

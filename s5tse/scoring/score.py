@@ -111,9 +111,13 @@ class SetResult:
     fn: int
     breakdown: Dict[str, object] = field(default_factory=dict)
     unprocessed: Optional["SetResult"] = None
-    # mean SDR (dB) of the mixture's channel 0 against every reference source (NaN: no
-    # reference); None unless scored with unprocessed=True
-    mixture_sdr: Optional[float] = None
+
+    @property
+    def mixture_sdr(self) -> Optional[float]:
+        """Mean SDR (dB) of the mixture's channel 0 against every reference source (NaN: no
+        reference); None unless scored with ``unprocessed=True``. Every reference is a TP pair
+        of the unprocessed row, so this is that row's mean SDR."""
+        return None if self.unprocessed is None else self.unprocessed.mean_sdr
 
 
 def unprocessed_estimates(item: LoadedItem) -> List[Tuple[str, "object"]]:
@@ -269,8 +273,6 @@ def score_set(
     result = summarize((out[0] for out in outputs), classes)
     if unprocessed:
         result.unprocessed = summarize((out[1] for out in outputs), classes)
-        # all references are TP pairs of the unprocessed row: mean of SDR(mixture ch0, ref)
-        result.mixture_sdr = result.unprocessed.mean_sdr
     return result
 
 

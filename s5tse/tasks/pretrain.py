@@ -18,7 +18,8 @@ Data (:class:`IsolatedEventsDataset`): item ``i`` is one target event of
 ``<data>/sound_event_<split>`` placed at a random offset of a ``window_sec`` window over a
 random stretch of ``<data>/noise_<split>`` (channel 0) at a random SNR, at a random level;
 every event once per epoch (a per-epoch permutation), a pure function of
-``(seed, split, epoch, i)``. Validation: every ``*_valid`` event once, fixed.
+``(seed, split, epoch, i)``. Validation (the same dataset on ``split: valid``, no
+``num_items``): every ``*_valid`` event once, fixed.
 
 Models (the clip logits pool the encoder frames inside the event's span only, so a short
 event in a long window is not diluted by its background):
@@ -168,16 +169,6 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
                 "span": torch.tensor(span, dtype=torch.int64)}
 
 
-@DATASETS.register("events_valid")
-def events_valid(data_dir: Optional[PathLike] = None, *, split: str = "valid", seed: int = 0,
-                 classes: Optional[ClassInventory] = None, window_sec: float = 10.0,
-                 snr_db: Sequence[float] = (6.0, 30.0),
-                 level_db: Sequence[float] = (-55.0, -25.0)) -> IsolatedEventsDataset:
-    """Every ``*_valid`` event once (fixed windows; no ``num_items``)."""
-    return IsolatedEventsDataset(data_dir, split=split, seed=seed, classes=classes,
-                                 window_sec=window_sec, snr_db=snr_db, level_db=level_db)
-
-
 # -------------------------------------------------------------------------- models
 def span_mask(centres: torch.Tensor, span: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """``[B, T]`` bool: frames whose centre (``centres [T]`` seconds) lies inside the item's
@@ -322,8 +313,7 @@ class PretrainTask(AbsTask):
         return [
             Choice("model", MODELS, "m2d", ("num_classes",)),
             Choice("train_dataset", DATASETS, "events", TRAIN_DATASET_INJECTED + ("classes",)),
-            Choice("valid_dataset", DATASETS, "events_valid",
-                   VALID_DATASET_INJECTED + ("classes",)),
+            Choice("valid_dataset", DATASETS, "events", VALID_DATASET_INJECTED + ("classes",)),
         ] + super().choices()
 
     def build_model(self, config: Mapping[str, Any]) -> torch.nn.Module:
