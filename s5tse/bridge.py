@@ -11,6 +11,7 @@ other with two thresholds (reference ``tagger_m2d_passt.md`` §5.5)::
     query_s  = conf_s >= tau_q                           the separator extracts it
     report_s = conf_s >= tau_r[cls_s]  (tau_q <= tau_r)  its label and waveform are output
                (tau_r[c] = the per-class report threshold of c if given, else tau_r)
+               (argmax=True, the official baseline's rule: query_s = report_s = p[cls_s] >= p[C])
     weak_s   = one_hot(cls_s) if query_s else 0          [C]
     strong_s = resample(strong_prob[s, :, cls_s]) if query_s else 0      [T_q]
                (optionally binarised: >= frame_threshold -> 1, else 0; all ones for a
@@ -194,6 +195,9 @@ class Bridge:
         class_report_thresholds: ``{class: tau_r}`` replacing ``report_threshold`` for the
             slots labelled with that class (the per-class silence thresholds of the strongest
             2026 systems); each ``>= query_threshold``.
+        argmax: the official baseline's rule instead of the thresholds: a slot is queried and
+            reported iff its (C + 1)-way argmax is not ``silence`` (``max_c p[c] >= p[C]``;
+            a tie goes to the class, as ``argmax`` returns the first maximum).
 
     Raises:
         ValueError: a threshold outside [0, 1], ``query_threshold > report_threshold`` (or a
@@ -203,8 +207,10 @@ class Bridge:
     def __init__(self, report_threshold: float, query_threshold: float,
                  frame_threshold: Optional[float] = None, query_hop: int = QUERY_HOP,
                  sample_rate: int = SAMPLE_RATE, *, classes: ClassInventory,
-                 class_report_thresholds: Optional[Mapping[str, float]] = None) -> None:
+                 class_report_thresholds: Optional[Mapping[str, float]] = None,
+                 argmax: bool = False) -> None:
         self.classes = classes
+        self.argmax = bool(argmax)
         self.report_threshold = _check_prob("report_threshold", report_threshold)
         self.query_threshold = _check_prob("query_threshold", query_threshold)
         if self.query_threshold > self.report_threshold:
@@ -234,7 +240,7 @@ class Bridge:
     def __repr__(self) -> str:
         return (f"Bridge(report_threshold={self.report_threshold:g}, "
                 f"query_threshold={self.query_threshold:g}, frame_threshold={self.frame_threshold}, "
-                f"query_hop={self.query_hop}"
+                f"query_hop={self.query_hop}" + (", argmax=True" if self.argmax else "")
                 + (f", class_report_thresholds={self.class_report_thresholds}"
                    if self.class_report_thresholds else "") + ")")
 
@@ -270,8 +276,11 @@ class Bridge:
         conf = 1.0 - weak_prob[:, silence]
         cls = weak_prob[:, :n_cls].argmax(dim=1)
         prob = weak_prob.gather(1, cls[:, None])[:, 0]
-        query = conf >= self.query_threshold
-        report = conf >= self._report_by_index[cls]
+        if self.argmax:
+            query = report = prob >= weak_prob[:, silence]
+        else:
+            query = conf >= self.query_threshold
+            report = conf >= self._report_by_index[cls]
         if strong_prob is not None:
             strong_prob = torch.as_tensor(strong_prob).detach().float().cpu()
             if strong_prob.ndim != 3 or strong_prob.shape[0] != S \

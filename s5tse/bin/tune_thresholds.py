@@ -20,12 +20,13 @@ For every ``tau_q`` of ``--query_grid`` and ``tau_r`` of ``--report_grid`` with
 ``tau_q <= tau_r`` the set is decoded (the separator runs once per distinct query set, each
 ``tau_r`` is re-scored from the same estimates) and scored with CAPI-SDRi, Acc_mix and
 Acc_src (:mod:`s5tse.decode.tune`). The point with the best CAPI-SDRi (ties: Acc_mix, then
-Acc_src, then grid order) is written with the whole grid table, atomically, to
+Acc_src, then grid order) is written with the whole grid table and the best point with
+``tau_q = tau_r`` (``single_threshold``, for ``s5tse.bin.decision_steps``), atomically, to
 ``<tagger_exp>/decode_thresholds.yaml`` (``--output`` to change), which
 ``python -m s5tse.bin.decode`` then uses by default (explicit ``--report_threshold`` /
 ``--query_threshold`` win; ``use_tuned_thresholds: false`` ignores it). With ``--per_class
 true`` the selected ``tau_r`` is then refined per class over ``--report_grid``
-(:func:`s5tse.decode.tune.tune_class_thresholds`, one more separation per mixture) and the file
+(:func:`s5tse.decode.tune.tune_class_thresholds`, from the separations of the grid) and the file
 also holds ``class_report_thresholds`` and the scores before and after.
 
 The other decoding keys (checkpoints, ``frame_threshold``, ``streaming``, ``device``,
@@ -90,7 +91,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.decode.inputs import DecodeInputError, list_items
     from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.decode.pipeline import build_decoder, streaming_info
-    from s5tse.decode.tune import parse_grid, tune_class_thresholds, tune_thresholds
+    from s5tse.decode.tune import (parse_grid, select_single_threshold, tune_class_thresholds,
+                                   tune_thresholds)
     from s5tse.utils.config import ConfigError, dump_config, load_config, save_config
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
@@ -120,13 +122,15 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         if args.max_items > 0:
             items = items[: args.max_items]
         decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False)
+        tables = {} if args.per_class else None
         rows, best = tune_thresholds(decoder, items, qgrid, rgrid, config["frame_threshold"],
-                                     config["resample"])
+                                     config["resample"], subset_tables=tables)
         per_class = None
         if args.per_class:
             per_class = tune_class_thresholds(
                 decoder, items, best.query_threshold, best.report_threshold, rgrid,
-                config["frame_threshold"], config["resample"])
+                config["frame_threshold"], config["resample"],
+                tables=tables[best.query_threshold])
     except (DecodeInputError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
     out = Path(args.output) if args.output else Path(args.tagger_exp) / TUNED_THRESHOLDS
@@ -146,6 +150,11 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         "streaming": streaming_info(sep.network, config["streaming"])["streaming"],
         "grid": [r.as_dict() for r in rows],
     }
+    single = select_single_threshold(rows)
+    if single is not None:  # tau_q = tau_r: the "one threshold" decision step
+        result["single_threshold"] = dict(threshold=single.query_threshold,
+                                          capi_sdri=single.capi_sdri, acc_mix=single.acc_mix,
+                                          acc_src=single.acc_src)
     if per_class is not None:
         result["class_report_thresholds"] = per_class[0]
         result["per_class"] = {"before": per_class[1].as_dict(), "after": per_class[2].as_dict()}

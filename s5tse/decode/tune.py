@@ -17,14 +17,25 @@ then tau_r ascending). Re-scoring a tau_r costs a few SNRs; only tau_q needs the
     rows, best = tune_thresholds(decoder, items, [0.1, 0.3, 0.5], [0.3, 0.5, 0.7])
 
 **Per-class report thresholds** (:func:`tune_class_thresholds`), after the grid: at the
-selected ``tau_q`` (so the separator outputs do not change) each mixture is separated once and
-scored for every subset of its queried slots (at most 2^3); then, class by class in inventory
+selected ``tau_q`` (so the separator outputs do not change) each mixture's separation is
+scored for every subset of its queried slots (at most 2^3; the grid search keeps these tables,
+so nothing is separated twice); then, class by class in inventory
 order, the class's report threshold takes the value of the report grid (``>= tau_q``) that
 maximises the same criterion with the other classes fixed (ties keep the current value), for
 ``passes`` rounds. Only classes some queried slot carries are visited.
 
     per_class, before, after = tune_class_thresholds(decoder, items, best.query_threshold,
                                                      best.report_threshold, [0.3, 0.5, 0.7])
+
+**What each decision step adds** (:func:`score_decision_steps`, on a test set with
+references, from the values tuned on the validation set): ``argmax`` (the official baseline's
+rule, no threshold), ``one threshold`` (``tau_q = tau_r``, the best point of the grid's
+diagonal), ``decoupled`` (the selected ``tau_q``, ``tau_r``) and ``per-class`` (plus the
+per-class report thresholds). The tagger runs once per mixture, the separator once per
+distinct query set.
+
+    steps = decision_steps(read_config_file("exp/tagger_x/decode_thresholds.yaml"))
+    rows = score_decision_steps(decoder, items, steps)
 """
 from __future__ import annotations
 
@@ -41,7 +52,8 @@ from s5tse.decode.runner import Decoder
 from s5tse.labels import SILENCE
 
 __all__ = ["GridRow", "threshold_grid", "parse_grid", "tune_thresholds", "tune_class_thresholds",
-           "select_best", "DEFAULT_GRID"]
+           "select_best", "select_single_threshold", "decision_steps", "score_decision_steps",
+           "DEFAULT_GRID"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +127,13 @@ def select_best(rows: Sequence[GridRow]) -> GridRow:
     return best
 
 
+def select_single_threshold(rows: Sequence[GridRow]) -> Optional[GridRow]:
+    """The best row with ``tau_q == tau_r`` (one threshold for query and report), or None if
+    the grid has no such point."""
+    diagonal = [r for r in rows if r.query_threshold == r.report_threshold]
+    return select_best(diagonal) if diagonal else None
+
+
 def _item_inputs(decoder: Decoder, item: DecodeItem, resample: bool):
     """One validation mixture: ``(x [C, n], channel 0 [n], references [(label, wav)], tagger
     prediction)`` (the tagger runs once per mixture)."""
@@ -129,17 +148,43 @@ def _query(decoder: Decoder, pred, query_threshold: float, frame_threshold: Opti
     """The queried slots at ``query_threshold`` (nothing reported: the tuning decides that)."""
     bridge = Bridge(1.0, query_threshold, frame_threshold, decoder.bridge.query_hop,
                     classes=decoder.bridge.classes)
+    return _apply(bridge, pred, num_samples)
+
+
+def _apply(bridge: Bridge, pred, num_samples: int) -> BridgeOutput:
+    """``bridge`` on a :meth:`Decoder.predict` output (None, an all-zero mixture: nothing)."""
     if pred is None:
         return BridgeOutput.empty(3, bridge.num_query_frames(num_samples),
                                   bridge.classes.num_classes)
     return bridge(pred[0], pred[1], pred[2], num_samples)
 
 
+def _subset_table(decoder: Decoder, q: BridgeOutput, sources: np.ndarray, mix0: np.ndarray,
+                  refs) -> Tuple[list, dict]:
+    """``(slots [(k, label, confidence)], {kept slots: capi_sdri result})`` for every subset of
+    the queried slots of ``q`` (at most 2^3), from one separation."""
+    from s5tse.metrics.capi import capi_sdri
+
+    slots = [(k, q.labels[k], float(q.confidence[k])) for k in range(q.num_slots)
+             if bool(q.query[k])]
+    results = {}
+    for mask in range(1 << len(slots)):
+        kept = tuple(k for i, (k, _, _) in enumerate(slots) if mask >> i & 1)
+        results[kept] = capi_sdri(mix0, [(q.labels[k], sources[k]) for k in kept], refs,
+                                  decoder.bridge.classes)
+    return slots, results
+
+
 def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values: Sequence[float],
                     report_values: Sequence[float], frame_threshold: Optional[float] = None,
-                    resample: bool = False) -> Tuple[List[GridRow], GridRow]:
-    """Score every grid point on ``items`` (with references); return ``(rows, best)``."""
-    from s5tse.metrics.capi import capi_sdri
+                    resample: bool = False, subset_tables: Optional[Dict[float, list]] = None
+                    ) -> Tuple[List[GridRow], GridRow]:
+    """Score every grid point on ``items`` (with references); return ``(rows, best)``.
+
+    ``subset_tables``: a dict to fill with ``{tau_q: [per mixture (slots, {subset: result})]}``
+    (every subset of the queried slots scored), which :func:`tune_class_thresholds` takes
+    instead of separating again.
+    """
 
     grid = threshold_grid(query_values, report_values)
     taus_q = sorted({q for q, _ in grid})
@@ -148,20 +193,21 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
     num_sep = 0
     for n_item, item in enumerate(items, start=1):
         x, mix0, refs, pred = _item_inputs(decoder, item, resample)
-        cache: Dict[Tuple, np.ndarray] = {}
+        cache: Dict[Tuple, Tuple[list, dict]] = {}
         for tq in taus_q:
             q = _query(decoder, pred, tq, frame_threshold, x.shape[-1])
             sig = _signature(q)
             if sig not in cache:
-                cache[sig] = decoder.separate(x, q)
+                cache[sig] = _subset_table(decoder, q, decoder.separate(x, q), mix0, refs)
                 num_sep += int(q.any_query)
-            sources = cache[sig]
+            slots, table = cache[sig]
+            if subset_tables is not None:
+                subset_tables.setdefault(tq, []).append((slots, table))
             for tq2, tr in grid:
                 if tq2 != tq:
                     continue
-                keep = [k for k in range(q.num_slots) if q.query[k] and q.confidence[k] >= tr]
-                ests = [(q.labels[k], sources[k]) for k in keep]
-                results[(tq, tr)].append(capi_sdri(mix0, ests, refs, decoder.bridge.classes))
+                keep = tuple(k for k, _, conf in slots if conf >= tr)
+                results[(tq, tr)].append(table[keep])
                 reported[(tq, tr)] += len(keep)
         log.info("tuning: %d/%d %s (%d distinct query sets)", n_item, len(items), item.name,
                  len(cache))
@@ -174,32 +220,27 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
 def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_threshold: float,
                           report_threshold: float, report_values: Sequence[float],
                           frame_threshold: Optional[float] = None, resample: bool = False,
-                          passes: int = 2) -> Tuple[Dict[str, float], GridRow, GridRow]:
+                          passes: int = 2, tables: Optional[list] = None
+                          ) -> Tuple[Dict[str, float], GridRow, GridRow]:
     """Per-class report thresholds at ``query_threshold`` (module docstring).
+
+    ``tables``: the ``subset_tables[query_threshold]`` that :func:`tune_thresholds` filled
+    (nothing is separated again); None: one separation per mixture here.
 
     Returns:
         ``(per_class, before, after)``: the classes whose threshold differs from
         ``report_threshold`` with their value, and the scores with the single threshold and
         with the per-class ones.
     """
-    from s5tse.metrics.capi import capi_sdri
-
     classes = decoder.bridge.classes
     values = sorted({float(v) for v in report_values if v >= query_threshold} | {report_threshold})
-    tables = []        # per mixture: (slots [(k, label, confidence)], {subset: result})
-    for n_item, item in enumerate(items, start=1):
-        x, mix0, refs, pred = _item_inputs(decoder, item, resample)
-        q = _query(decoder, pred, query_threshold, frame_threshold, x.shape[-1])
-        sources = decoder.separate(x, q)
-        slots = [(k, q.labels[k], float(q.confidence[k])) for k in range(q.num_slots)
-                 if bool(q.query[k])]
-        results = {}
-        for mask in range(1 << len(slots)):
-            kept = tuple(k for i, (k, _, _) in enumerate(slots) if mask >> i & 1)
-            results[kept] = capi_sdri(mix0, [(q.labels[k], sources[k]) for k in kept], refs,
-                                      classes)
-        tables.append((slots, results))
-        log.info("per-class tuning: %d/%d %s", n_item, len(items), item.name)
+    if tables is None:
+        tables = []    # per mixture: (slots [(k, label, confidence)], {subset: result})
+        for n_item, item in enumerate(items, start=1):
+            x, mix0, refs, pred = _item_inputs(decoder, item, resample)
+            q = _query(decoder, pred, query_threshold, frame_threshold, x.shape[-1])
+            tables.append(_subset_table(decoder, q, decoder.separate(x, q), mix0, refs))
+            log.info("per-class tuning: %d/%d %s", n_item, len(items), item.name)
 
     def score(thresholds: Mapping[str, float]) -> GridRow:
         res, count = [], 0
@@ -224,3 +265,72 @@ def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_t
     log.info("per-class tuning: CAPI-SDRi %s -> %s dB with %d class threshold(s)",
              before.capi_sdri, best.capi_sdri, len(per_class))
     return per_class, before, best
+
+
+def decision_steps(tuned: Mapping) -> List[Dict[str, object]]:
+    """The decision steps (module docstring) from a ``decode_thresholds.yaml`` mapping:
+    ``[{"name", "argmax", "query_threshold", "report_threshold", "class_report_thresholds"}]``.
+
+    ``one threshold`` needs ``single_threshold`` (written by ``tune_thresholds``), ``per-class``
+    needs ``class_report_thresholds`` (``--per_class true``); a step without its value is left
+    out. Raises ValueError when ``query_threshold`` / ``report_threshold`` are missing.
+    """
+    if any(k not in tuned for k in ("query_threshold", "report_threshold")):
+        raise ValueError("tuned thresholds need query_threshold and report_threshold "
+                         "(python -m s5tse.bin.tune_thresholds writes them)")
+    tau_q, tau_r = float(tuned["query_threshold"]), float(tuned["report_threshold"])
+    steps: List[Dict[str, object]] = [dict(name="argmax", argmax=True, query_threshold=None,
+                                           report_threshold=None, class_report_thresholds={})]
+    single = tuned.get("single_threshold")
+    if isinstance(single, Mapping) and single.get("threshold") is not None:
+        tau = float(single["threshold"])
+        steps.append(dict(name="one threshold", argmax=False, query_threshold=tau,
+                          report_threshold=tau, class_report_thresholds={}))
+    steps.append(dict(name="decoupled", argmax=False, query_threshold=tau_q,
+                      report_threshold=tau_r, class_report_thresholds={}))
+    if tuned.get("class_report_thresholds") is not None:
+        steps.append(dict(name="per-class", argmax=False, query_threshold=tau_q,
+                          report_threshold=tau_r,
+                          class_report_thresholds=dict(tuned["class_report_thresholds"])))
+    return steps
+
+
+def score_decision_steps(decoder: Decoder, items: Sequence[DecodeItem],
+                         steps: Sequence[Mapping[str, object]], resample: bool = False
+                         ) -> List[Dict[str, object]]:
+    """Score each step of :func:`decision_steps` on ``items`` (with references): the step's
+    fields plus ``capi_sdri`` (dB, None if NaN), ``acc_mix``, ``acc_src`` (%) and
+    ``num_reported``, in step order."""
+    from s5tse.metrics.capi import capi_sdri
+
+    base = decoder.bridge
+    bridges = []
+    for step in steps:
+        argmax = bool(step.get("argmax"))
+        bridges.append(Bridge(
+            0.5 if argmax else float(step["report_threshold"]),
+            0.5 if argmax else float(step["query_threshold"]), base.frame_threshold,
+            base.query_hop, classes=base.classes, argmax=argmax,
+            class_report_thresholds=step.get("class_report_thresholds") or None))
+    results: List[list] = [[] for _ in steps]
+    reported = [0] * len(steps)
+    for n_item, item in enumerate(items, start=1):
+        x, mix0, refs, pred = _item_inputs(decoder, item, resample)
+        cache: Dict[Tuple, np.ndarray] = {}
+        for i, bridge in enumerate(bridges):
+            q = _apply(bridge, pred, x.shape[-1])
+            sig = _signature(q)
+            if sig not in cache:
+                cache[sig] = decoder.separate(x, q)
+            keep = [k for k in range(q.num_slots) if q.report[k]]
+            ests = [(q.labels[k], cache[sig][k]) for k in keep]
+            results[i].append(capi_sdri(mix0, ests, refs, base.classes))
+            reported[i] += len(keep)
+        log.info("decision steps: %d/%d %s (%d distinct query sets)", n_item, len(items),
+                 item.name, len(cache))
+    rows = []
+    for step, res, count in zip(steps, results, reported):
+        row = GridRow.from_results(0.0, 0.0, res, count)
+        rows.append(dict(step, capi_sdri=row.capi_sdri, acc_mix=row.acc_mix,
+                         acc_src=row.acc_src, num_reported=row.num_reported))
+    return rows

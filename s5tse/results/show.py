@@ -79,6 +79,15 @@ MIXTURE_LEGEND = ("- unprocessed mixture: its channel 0 as the estimate of every
                   "(SDRi = SDR(estimate) - SDR(mixture)); CAPI-SDRi 0 by definition, "
                   "accuracies do not apply")
 SCORES_RELPATH = os.path.join("scoring", "scores.json")
+DECISION_STEPS = "decision_steps.json"  # in a decoding dir: python -m s5tse.bin.decision_steps
+DECISION_COLUMNS: Tuple[str, ...] = (
+    "decision", "tau_q", "tau_r", "CAPI-SDRi (dB)", "Acc_mix (%)", "Acc_src (%)", "reported slots",
+)
+DECISION_LEGEND = (
+    "What each decision step adds (thresholds tuned on the validation set, scored on the test "
+    "set): argmax = the official baseline's rule (a slot is output iff its argmax is not "
+    "silence); one threshold = tau_q = tau_r; decoupled = query generously (tau_q), report "
+    "conservatively (tau_r); per-class = one report threshold per class on top.")
 #: Everything from this line on in the combined results file is hand-written and kept when the
 #: tables are regenerated (studies, comparisons, notes).
 NOTES_MARKER = "<!-- Notes below are kept by show_results -->"
@@ -145,6 +154,7 @@ class DecodeResult:
     extra_rows: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     separator_model: Optional[str] = None  # ``model`` of exp/<system>/config.yaml
     tagger_model: Optional[str] = None  # ``model`` of the tagger experiment's config.yaml
+    decision_steps: Optional[Dict[str, Any]] = None  # decision_steps.json (s5tse.bin.decision_steps)
 
     def _info(self, key: str) -> Any:
         return None if self.decode_info is None else self.decode_info.get(key)
@@ -257,6 +267,38 @@ def _config_model(config: Path) -> Optional[str]:
     return model if isinstance(model, str) and model else None
 
 
+def _load_decision_steps(path: Path) -> Optional[Dict[str, Any]]:
+    """``decision_steps.json`` of a decoding dir, checked; None when absent."""
+    if not path.is_file():
+        return None
+    steps = _load_json(path)
+    rows = steps.get("steps") if isinstance(steps, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise ResultsError(f"{path}: expected an object with a non-empty 'steps' list")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            raise ResultsError(f"{path}: steps[{i}] must be an object with a 'name'")
+        _check_metrics(row, path, f"steps[{i}]", required=True)
+    return steps
+
+
+def format_decision_steps(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Markdown table lines of :func:`s5tse.decode.tune.score_decision_steps` rows."""
+    def tau(row: Mapping[str, Any], key: str) -> str:
+        return MISSING if row.get(key) is None else f"{float(row[key]):g}"
+
+    lines = [_row(DECISION_COLUMNS), _row(["---"] * len(DECISION_COLUMNS))]
+    for r in rows:
+        tau_r = tau(r, "report_threshold")
+        if r.get("class_report_thresholds"):
+            tau_r += "; " + ", ".join(f"{k} {float(v):g}" for k, v in
+                                      sorted(r["class_report_thresholds"].items()))
+        lines.append(_row([r["name"], tau(r, "query_threshold"), tau_r,
+                           *(format_number(r.get(k)) for k in HEADLINE_KEYS),
+                           format_params(r.get("num_reported"))]))
+    return lines
+
+
 def find_decode_dirs(expdir: PathLike) -> List[Path]:
     """Every ``<expdir>/<system>/decode_*`` holding ``scoring/scores.json``, sorted by (system, dir)."""
     root = Path(expdir)
@@ -320,6 +362,7 @@ def load_decode_result(decode_dir: PathLike) -> DecodeResult:
         system=ddir.parent.name, name=ddir.name, path=ddir, scores=scores,
         decode_info=decode_info, extra_rows=extra_rows,
         separator_model=_config_model(ddir.parent / "config.yaml"),
+        decision_steps=_load_decision_steps(ddir / DECISION_STEPS),
     )
     tagger_exp = result._info("tagger_exp")
     if tagger_exp is not None and not result.oracle:
@@ -468,6 +511,12 @@ def format_system_section(
                          f"{'; '.join(notes)}")
     if reported:
         lines.append(reported.note_line())
+    for res in results:
+        if res.decision_steps is None:
+            continue
+        lines += ["", f"### Decision steps: {res.system_cell()}, {res.test_set} "
+                      f"({res.decision_steps.get('num_items', MISSING)} mixtures)", "",
+                  DECISION_LEGEND, "", *format_decision_steps(res.decision_steps["steps"])]
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines)

@@ -222,3 +222,17 @@ def test_per_class_report_thresholds():
         Bridge(0.5, 0.4, classes=inv, class_report_thresholds={"Coughs": 0.6})
     with pytest.raises(ValueError, match=r"class_report_thresholds\[Pour\] \(0.3\) must not be below"):
         Bridge(0.5, 0.4, classes=inv, class_report_thresholds={"Pour": 0.3})
+
+
+def test_argmax_rule_is_the_baselines_decision():
+    inv = ClassInventory(["Cough", "Pour", "Speech"])
+    weak = torch.tensor([[0.30, 0.25, 0.0, 0.45],    # conf 0.55 but silence is the argmax
+                         [0.0, 0.40, 0.0, 0.60],     # silence wins
+                         [0.0, 0.0, 0.35, 0.35],     # tie: the class (first maximum) wins
+                         ])
+    out = Bridge(0.5, 0.3, classes=inv, argmax=True)(weak, None, None, 32000)
+    # by hand: slot 2 only (0.35 >= 0.35); slot 0 would pass the thresholds (0.55 >= 0.5)
+    assert out.reported_labels == ["Speech"] and out.query.tolist() == [True, False, False]
+    thresholds = Bridge(0.5, 0.3, classes=inv)(weak, None, None, 32000)
+    assert thresholds.reported_labels == ["Speech", "Cough"]      # by confidence 0.65, 0.55
+    assert "argmax=True" in repr(Bridge(0.5, 0.3, classes=inv, argmax=True))

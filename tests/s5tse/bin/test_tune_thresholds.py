@@ -121,6 +121,12 @@ def test_grid_search_writes_the_best_thresholds(setup, capsys, monkeypatch):
     assert result["query_threshold"] == min(QUERY_GRID)
     assert result["capi_sdri"] == pytest.approx(best_capi, abs=1e-6)
     assert "selected query_threshold" in out
+    # the "one threshold" step: the best of the diagonal tau_q = tau_r (0.3, 0.5, 0.7)
+    diagonal = [r for r in expected if r.query_threshold == r.report_threshold]
+    assert [r.query_threshold for r in diagonal] == [0.3, 0.5, 0.7]
+    want = select_best(diagonal)
+    assert result["single_threshold"]["threshold"] == want.query_threshold
+    assert result["single_threshold"]["acc_mix"] == pytest.approx(want.acc_mix)
 
     # decode reads the tuned thresholds by default; explicit values win
     from s5tse.bin.decode import main as decode_main
@@ -228,3 +234,48 @@ def test_per_class_thresholds_are_tuned_written_and_decoded_with(setup, capsys, 
             resolved["class_report_thresholds"] == per_class
     finally:
         (setup["tagger"] / "decode_thresholds.yaml").unlink()
+
+
+def test_decision_steps_score_each_step_on_a_test_set(setup, capsys, tmp_path, monkeypatch):
+    """argmax / one threshold / decoupled / per-class against the hand-made confidences
+    (Cough .9, Pour .6, Speech .25; argmax: Cough and Pour beat silence, Speech does not)."""
+    import json
+
+    from s5tse.bin.decision_steps import main as steps_main
+    from s5tse.decode import runner
+    from s5tse.utils.config import save_config
+
+    tuned = tmp_path / "tuned.yaml"
+    save_config({"query_threshold": 0.2, "report_threshold": 0.5,
+                 "single_threshold": {"threshold": 0.7},
+                 "class_report_thresholds": {"Cough": 0.95}}, tuned)
+    calls = []
+    original = runner.Decoder.separate
+    monkeypatch.setattr(runner.Decoder, "separate",
+                        lambda self, x, q: calls.append(tuple(q.labels)) or original(self, x, q))
+    out = tmp_path / "decision_steps.json"
+    status, stdout, err = run_cli(steps_main, [
+        "--config", DECODE_YAML, "--separator_exp", setup["separator"], "--tagger_exp",
+        setup["tagger"], "--data", setup["data"], "--thresholds", tuned, "--output", out], capsys)
+    assert status == 0, err
+    rows = json.loads(out.read_text())["steps"]
+    expected = {"argmax": ["Cough", "Pour"], "one threshold": ["Cough"],
+                "decoupled": ["Cough", "Pour"], "per-class": ["Pour"]}
+    assert [r["name"] for r in rows] == list(expected)
+    for row in rows:
+        capi, mix, src = score_with(setup["items"], expected[row["name"]])
+        assert row["acc_mix"] == pytest.approx(mix) and row["acc_src"] == pytest.approx(src)
+        assert row["num_reported"] == len(expected[row["name"]]) * len(setup["items"])
+        if capi is None:
+            assert row["capi_sdri"] is None
+        else:
+            assert row["capi_sdri"] == pytest.approx(capi, abs=1e-6)
+    # one separation per distinct query set: {C, P} (argmax), {C} (0.7), {C, P, S} (0.2, twice)
+    assert len(calls) == 3 * len(setup["items"])
+    assert "|per-class|0.2|0.5; Cough 0.95|" in stdout
+
+    status, _, err = run_cli(steps_main, [
+        "--config", DECODE_YAML, "--separator_exp", setup["separator"], "--tagger_exp",
+        setup["tagger"], "--data", setup["data"], "--output", out], capsys)
+    assert status == 1 and "decode_thresholds.yaml: missing; run python -m " \
+        "s5tse.bin.tune_thresholds first" in err and len(err.strip().splitlines()) == 1

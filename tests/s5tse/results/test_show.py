@@ -305,3 +305,34 @@ def test_mixture_sdr_from_the_scorer(tmp_path):
     table = parse_markdown((tmp_path / "R.md").read_text())["sep"]["table"]
     assert table[-1] == [f"unprocessed mixture (SDR {expected:.3f} dB)", "-", "test", "0.000",
                          "-", "-", "-", "-"]
+
+
+def test_decision_steps_table(tmp_path):
+    from s5tse.results.show import DECISION_LEGEND
+
+    make_decode_dir(tmp_path, "sep", "decode_tg_test",
+                    {"capi_sdri": 1.0, "acc_mix": 50.0, "acc_src": 40.0},
+                    {"set": "test", "tag": "tg", "use_oracle_labels": False,
+                     "tagger_exp": "exp/tagger_tg"})
+    steps = [{"name": "argmax", "argmax": True, "query_threshold": None,
+              "report_threshold": None, "class_report_thresholds": {}, "capi_sdri": None,
+              "acc_mix": 8.3333, "acc_src": 0.0, "num_reported": 0},
+             {"name": "per-class", "argmax": False, "query_threshold": 0.2,
+              "report_threshold": 0.5, "class_report_thresholds": {"Pour": 0.7, "Cough": 0.6},
+              "capi_sdri": 1.23456, "acc_mix": 50.0, "acc_src": 40.0, "num_reported": 7}]
+    write_json(tmp_path / "sep" / "decode_tg_test" / "decision_steps.json",
+               {"num_items": 30, "steps": steps})
+    text = (write_results(tmp_path, tmp_path / "R.md", env_info=ENV)[0]).read_text()
+    lines = text.splitlines()
+    i = lines.index("### Decision steps: sep + tg, test (30 mixtures)")
+    assert lines[i + 2] == DECISION_LEGEND
+    assert lines[i + 4:i + 8] == [
+        "|decision|tau_q|tau_r|CAPI-SDRi (dB)|Acc_mix (%)|Acc_src (%)|reported slots|",
+        "|---|---|---|---|---|---|---|",
+        "|argmax|-|-|-|8.333|0.000|0|",
+        "|per-class|0.2|0.5; Cough 0.6, Pour 0.7|1.235|50.000|40.000|7|"]
+
+    write_json(tmp_path / "sep" / "decode_tg_test" / "decision_steps.json", {"steps": [{}]})
+    with pytest.raises(ResultsError, match=r"decision_steps.json: steps\[0\] must be an object "
+                                           r"with a 'name'"):
+        collect_results(tmp_path)
