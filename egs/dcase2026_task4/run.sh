@@ -26,8 +26,8 @@ local_data_opts=        # stage 1: options of local/data.sh, the recipe's corpus
 download_pretrained=false  # stage 0: fetch the published M2D / fPaSST weights into DOWNLOADS (db.sh) for the *_real configs
 download_pretrained_opts=  # extra options of s5tse.bin.download_pretrained (e.g. "--names all")
 synthesis_config=conf/synthesis.yaml  # stages 3-4: the rules of the on-the-fly training mixtures
-pretrain_configs=       # stage 3 first pre-trains these encoders on the isolated target events and exports them in the published layouts, e.g. "conf/tuning/pretrain_m2d_mini.yaml conf/tuning/pretrain_fpasst_mini.yaml" (the real configs read the published weights)
-tagger_configs="conf/tuning/train_tagger_fusion_mini.yaml conf/tuning/train_tagger_m2dat_mini.yaml"  # stage 3 trains each (proposed, baseline)
+pretrain_configs="conf/tuning/pretrain_m2d_mini.yaml conf/tuning/pretrain_fpasst_mini.yaml"  # stage 3 first pre-trains these encoders on the isolated target events and exports them in the published layouts (the AudioSet stand-in the mini taggers start from; empty: none; the real configs read the published weights)
+tagger_configs="conf/tuning/train_tagger_fusion_mini_pretrained.yaml conf/tuning/train_tagger_m2dat_mini_pretrained.yaml"  # stage 3 trains each (proposed, baseline)
 tagger_args=            # extra options of every tagger training (e.g. "--max_epochs 2"); named in the exp dir
 separator_configs="conf/tuning/train_separator_lq_sr_corrnet_mini.yaml conf/tuning/train_separator_resunetk_mini.yaml"  # stage 4 trains each; the i-th is decoded with the i-th decode tagger
 separator_args=         # extra options of every separator training; named in the exp dir
@@ -38,8 +38,8 @@ gpu_inference=false     # stage 5: decode (and tune thresholds) on the GPU: --de
 decode_args=            # extra options of s5tse.bin.decode (e.g. "--streaming long_context")
 decode_tag=             # suffix of the decoding dir names (decode_<labels><tag>_<set>)
 oracle_labels=both      # stage 5: false (tagger labels), true (reference labels and spans), both
-tune_thresholds=false   # stage 5: grid-search the report/query thresholds on ${dumpdir}/valid first
-tune_opts=              # stage 5: extra options of s5tse.bin.tune_thresholds (e.g. "--per_class true": one report threshold per class)
+tune_thresholds=true    # stage 5: grid-search the report/query thresholds on ${dumpdir}/valid first, then score each decision step (argmax, one threshold, decoupled, per-class) on the test sets
+tune_opts="--per_class true"  # stage 5: extra options of s5tse.bin.tune_thresholds ("--per_class true": one report threshold per class at the selected tau_q, from the same separations)
 ngpu=auto               # GPUs per training job: auto (1 if nvidia-smi lists a GPU, else 0), 0 = CPU, N > 1 = torchrun
 num_nodes=1             # nodes per training job (> 1 needs --cmd_backend slurm)
 submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
@@ -275,6 +275,21 @@ if ! "${skip_eval}"; then
                             ${_threads[@]+"${_threads[@]}"} ${decode_args}
                     # shellcheck disable=SC2086
                     ${python} -m s5tse.bin.decode "${_opts[@]}" --merge true ${decode_args}
+                    if [ "${_mode}" = estimated ] && "${tune_thresholds}" \
+                            && [ -f "${datadir}/${_set}/spk1.scp" ]; then
+                        log "What each decision step adds on ${datadir}/${_set} -> ${_dir}/decision_steps.json"
+                        _steps=(--config "${decode_config}" --tagger_exp "${_tag}"
+                                --separator_exp "${_sep}" --data "${datadir}/${_set}"
+                                --output "${_dir}/decision_steps.json" --num_jobs "${_nj}"
+                                ${_dev_opts[@]+"${_dev_opts[@]}"})
+                        # shellcheck disable=SC2086
+                        ${_dec_cmd} JOB=1:"${_nj}" "${_dir}/log/decision_steps.JOB.log" \
+                            ${python} -m s5tse.bin.decision_steps "${_steps[@]}" --job JOB \
+                                ${_threads[@]+"${_threads[@]}"} ${decode_args}
+                        # shellcheck disable=SC2086
+                        [ "${_nj}" -eq 1 ] || ${python} -m s5tse.bin.decision_steps "${_steps[@]}" \
+                            --merge true ${decode_args}
+                    fi
                 done
             done
         done

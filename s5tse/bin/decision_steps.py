@@ -18,11 +18,20 @@ The steps (:func:`s5tse.decode.tune.decision_steps`) come from
     decoupled       the selected tau_q (separated) and tau_r (output)
     per-class       decoupled + class_report_thresholds (only if tuned with --per_class true)
 
-Each is scored with CAPI-SDRi, Acc_mix and Acc_src (:func:`s5tse.decode.tune
-.score_decision_steps`: the tagger once per mixture, the separator once per distinct query
-set); ``decoupled`` / ``per-class`` decide as ``s5tse.bin.decode`` with the tuned file does.
-The rows go, atomically, to ``--output`` (JSON; ``python -m s5tse.bin.show_results`` puts the
-table of ``<decode dir>/decision_steps.json`` into RESULTS.md) and are printed as a table.
+Each is scored with CAPI-SDRi, Acc_mix and Acc_src (:mod:`s5tse.decode.tune`: the tagger
+once per mixture, the separator once per distinct query set); ``decoupled`` / ``per-class``
+decide as ``s5tse.bin.decode`` with the tuned file does. The rows go, atomically, to
+``--output`` (JSON; ``python -m s5tse.bin.show_results`` puts the table of
+``<decode dir>/decision_steps.json`` into RESULTS.md) and are printed as a table.
+
+Jobs, as in ``s5tse.bin.decode``: job ``j`` of ``n`` scores the mixtures with
+``index % n == j - 1`` into ``<output>.parts/<j>.json``; with ``--num_jobs 1`` the merge
+follows, otherwise run ``--merge true`` once all jobs are done (it names a missing part):
+
+    utils/run.pl JOB=1:2 log/decision_steps.JOB.log python -m s5tse.bin.decision_steps \\
+        ... --output D/decision_steps.json --num_jobs 2 --job JOB --num_threads 1
+    python -m s5tse.bin.decision_steps ... --output D/decision_steps.json --num_jobs 2 --merge true
+
 The other decoding keys come from ``--config`` and ``--<key> value`` as in
 ``s5tse.bin.decode``. Errors: one ``decision_steps: error:`` line, exit status 1 (2 for usage
 errors).
@@ -33,6 +42,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import astuple
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
@@ -54,27 +64,59 @@ def get_parser():
     parser.add_argument("--thresholds", default=None,
                         help="tuned thresholds (default <tagger_exp>/decode_thresholds.yaml)")
     parser.add_argument("--output", required=True, help="result file (JSON)")
+    from s5tse.utils.types import str2bool
+
+    parser.add_argument("--job", type=int, default=1, help="this job's number, 1..num_jobs")
+    parser.add_argument("--num_jobs", type=int, default=1, help="number of parallel jobs")
+    parser.add_argument("--merge", type=str2bool, default=False,
+                        help="combine the jobs' parts into --output")
     return parser
 
 
+def part_path(output: Path, job: int) -> Path:
+    """Where job ``job`` writes its per-mixture results: ``<output>.parts/<job>.json``."""
+    return Path(f"{output}.parts") / f"{job}.json"
+
+
+def merge_parts(output: Path, num_jobs: int) -> dict:
+    """The result of the ``num_jobs`` parts (mixtures in name order); ValueError naming a
+    missing or unreadable part, or parts of different steps."""
+    from s5tse.decode.tune import StepResult, aggregate_decision_steps
+
+    parts = []
+    for job in range(1, num_jobs + 1):
+        path = part_path(output, job)
+        try:
+            parts.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot read this job's part ({exc.__class__.__name__}); "
+                             f"did job {job} of {num_jobs} finish?") from None
+    first = parts[0]
+    results = {}
+    for job, part in enumerate(parts, start=1):
+        if part["steps"] != first["steps"] or part["thresholds"] != first["thresholds"]:
+            raise ValueError(f"{part_path(output, job)}: other decision steps than job 1's")
+        results.update({name: [StepResult(*r) for r in res] for name, res in part["items"].items()})
+    results = dict(sorted(results.items()))
+    return {"thresholds": first["thresholds"], "num_items": len(results), "data": first["data"],
+            "steps": aggregate_decision_steps(first["steps"], results)}
+
+
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from s5tse.decode.config import TUNED_THRESHOLDS, check_decode_config
+    from s5tse.decode.config import TUNED_THRESHOLDS
     from s5tse.decode.inputs import DecodeInputError, list_items
     from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.decode.pipeline import build_decoder
-    from s5tse.decode.tune import decision_steps, score_decision_steps
+    from s5tse.decode.tune import decision_step_results, decision_steps
     from s5tse.fileio.atomic import atomic_write_text
     from s5tse.results.show import format_decision_steps
-    from s5tse.utils.config import ConfigError, load_config, read_config_file
+    from s5tse.utils.config import ConfigError, read_config_file
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
-    argv = list(sys.argv[1:] if cmd is None else cmd)
-    parser = get_parser()
-    tool_argv, overrides = parser.split_argv(argv)
-    args = parser.parse_args(tool_argv)
+    from s5tse.bin.decode import parse_decode_config
+
     try:
-        config = load_config(parser.config_defaults, args.config, overrides)
-        check_decode_config(config)
+        args, config = parse_decode_config(get_parser(), sys.argv[1:] if cmd is None else cmd)
     except ConfigError as exc:
         _fail(str(exc), 2)
     if args.use_oracle_labels or args.tagger_exp is None:
@@ -87,21 +129,41 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         steps = decision_steps(read_config_file(path))
     except (ConfigError, ValueError) as exc:
         _fail(f"{path}: {exc}")
+    if args.num_jobs < 1 or not 1 <= args.job <= args.num_jobs:
+        _fail(f"--job must be in 1..--num_jobs (>= 1), got --job {args.job} --num_jobs "
+              f"{args.num_jobs}", 2)
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
+    output = Path(args.output)
+    if not args.merge:
+        if int(config["num_threads"]) > 0:
+            import torch
+
+            torch.set_num_threads(int(config["num_threads"]))
+        try:
+            items = list_items(args.data, args.soundscape_dir, args.oracle_dir,
+                               need_references=True,
+                               classes=experiment_classes(args.separator_exp))
+            items = items[args.job - 1::args.num_jobs]   # index % num_jobs == job - 1
+            decoder, _, _ = build_decoder(config, args.separator_exp, args.tagger_exp, False)
+            results = decision_step_results(decoder, items, steps, config["resample"])
+        except (DecodeInputError, ModelLoadError, ValueError) as exc:
+            _fail(str(exc))
+        part = {"thresholds": os.fspath(path),
+                "data": args.data if args.data else os.fspath(args.soundscape_dir),
+                "steps": steps,
+                "items": {name: [astuple(r) for r in res] for name, res in results.items()}}
+        atomic_write_text(part_path(output, args.job),
+                          json.dumps(part, indent=1, allow_nan=False) + "\n")
+        if args.num_jobs > 1:
+            return
     try:
-        items = list_items(args.data, args.soundscape_dir, args.oracle_dir, need_references=True,
-                           classes=experiment_classes(args.separator_exp))
-        decoder, _, _ = build_decoder(config, args.separator_exp, args.tagger_exp, False)
-        rows = score_decision_steps(decoder, items, steps, config["resample"])
-    except (DecodeInputError, ModelLoadError, ValueError) as exc:
+        result = merge_parts(output, args.num_jobs)
+    except ValueError as exc:
         _fail(str(exc))
-    result = {"thresholds": os.fspath(path), "num_items": len(items),
-              "data": args.data if args.data else os.fspath(args.soundscape_dir),
-              "steps": rows}
-    atomic_write_text(Path(args.output), json.dumps(result, indent=2, allow_nan=False) + "\n")
-    print("\n".join(format_decision_steps(rows)))
-    print(f"-> {args.output}")
+    atomic_write_text(output, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    print("\n".join(format_decision_steps(result["steps"])))
+    print(f"-> {output}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,19 @@ def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentPars
     return parser
 
 
+def parse_decode_config(parser: Any, argv: Sequence[str]) -> Tuple[argparse.Namespace, Dict[str, Any]]:
+    """argv -> ``(args, config)``: ``--config`` with the ``--<key> value`` overrides, checked,
+    without the tuned thresholds (the tools that tune or compare them); ConfigError otherwise."""
+    from s5tse.decode.config import check_decode_config
+    from s5tse.utils.config import load_config
+
+    tool_argv, overrides = parser.split_argv(list(argv))
+    args = parser.parse_args(tool_argv)
+    config = load_config(parser.config_defaults, args.config, overrides)
+    check_decode_config(config)
+    return args, config
+
+
 def resolve_config(parser: Any, argv: Sequence[str]) -> Tuple[argparse.Namespace, Dict[str, Any], str]:
     """argv -> ``(args, config, threshold source)``; errors exit via :func:`_fail`."""
     from s5tse.decode.config import apply_tuned_thresholds, check_decode_config, explicit_keys

@@ -87,22 +87,19 @@ def format_table(rows, best) -> str:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from s5tse.decode.config import TUNED_THRESHOLDS, check_decode_config
+    from s5tse.decode.config import TUNED_THRESHOLDS
     from s5tse.decode.inputs import DecodeInputError, list_items
     from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.decode.pipeline import build_decoder, streaming_info
     from s5tse.decode.tune import (parse_grid, select_single_threshold, tune_class_thresholds,
                                    tune_thresholds)
-    from s5tse.utils.config import ConfigError, dump_config, load_config, save_config
+    from s5tse.utils.config import ConfigError, dump_config, save_config
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
-    argv = list(sys.argv[1:] if cmd is None else cmd)
-    parser = get_parser()
-    tool_argv, overrides = parser.split_argv(argv)
-    args = parser.parse_args(tool_argv)
+    from s5tse.bin.decode import parse_decode_config
+
     try:
-        config = load_config(parser.config_defaults, args.config, overrides)
-        check_decode_config(config)
+        args, config = parse_decode_config(get_parser(), sys.argv[1:] if cmd is None else cmd)
     except ConfigError as exc:
         _fail(str(exc), 2)
     if args.print_config:

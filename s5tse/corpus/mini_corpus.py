@@ -74,8 +74,8 @@ class MiniCorpusConfig:
 
     seed: int = 0
     sample_rate: int = 32000
-    groups_per_class: Dict[str, int] = field(default_factory=lambda: {"train": 3, "valid": 2})
-    files_per_group: Dict[str, int] = field(default_factory=lambda: {"train": 2, "valid": 1})
+    groups_per_class: Dict[str, int] = field(default_factory=lambda: {"train": 6, "valid": 2})
+    files_per_group: Dict[str, int] = field(default_factory=lambda: {"train": 3, "valid": 2})
     num_interference_classes: int = 4
     interference_files: Dict[str, int] = field(default_factory=lambda: {"train": 3, "valid": 2})
     noise_files: Dict[str, int] = field(default_factory=lambda: {"train": 2, "valid": 1})
@@ -85,7 +85,7 @@ class MiniCorpusConfig:
     rir_length_s: float = 0.5
     max_order: int = 10
     num_valid_scenes: int = 12
-    num_test_scenes: int = 12
+    num_test_scenes: int = 30
 
     def to_dict(self) -> dict:
         return asdict(self)

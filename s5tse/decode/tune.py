@@ -27,7 +27,7 @@ maximises the same criterion with the other classes fixed (ties keep the current
     per_class, before, after = tune_class_thresholds(decoder, items, best.query_threshold,
                                                      best.report_threshold, [0.3, 0.5, 0.7])
 
-**What each decision step adds** (:func:`score_decision_steps`, on a test set with
+**What each decision step adds** (:func:`decision_step_results`, :func:`aggregate_decision_steps`, on a test set with
 references, from the values tuned on the validation set): ``argmax`` (the official baseline's
 rule, no threshold), ``one threshold`` (``tau_q = tau_r``, the best point of the grid's
 diagonal), ``decoupled`` (the selected ``tau_q``, ``tau_r``) and ``per-class`` (plus the
@@ -35,7 +35,7 @@ per-class report thresholds). The tagger runs once per mixture, the separator on
 distinct query set.
 
     steps = decision_steps(read_config_file("exp/tagger_x/decode_thresholds.yaml"))
-    rows = score_decision_steps(decoder, items, steps)
+    rows = aggregate_decision_steps(steps, decision_step_results(decoder, items, steps))
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ from s5tse.decode.runner import Decoder
 from s5tse.labels import SILENCE
 
 __all__ = ["GridRow", "threshold_grid", "parse_grid", "tune_thresholds", "tune_class_thresholds",
-           "select_best", "select_single_threshold", "decision_steps", "score_decision_steps",
+           "select_best", "select_single_threshold", "decision_steps", "decision_step_results",
+           "aggregate_decision_steps", "StepResult",
            "DEFAULT_GRID"]
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,18 @@ def select_best(rows: Sequence[GridRow]) -> GridRow:
         if _key(row) > _key(best):
             best = row
     return best
+
+
+@dataclass
+class StepResult:
+    """One mixture under one decision step: its CAPI-SDRi (dB, None when no class is present),
+    label counts and number of reported slots."""
+
+    value: Optional[float]
+    tp: int
+    fp: int
+    fn: int
+    num_reported: int
 
 
 def select_single_threshold(rows: Sequence[GridRow]) -> Optional[GridRow]:
@@ -295,12 +308,12 @@ def decision_steps(tuned: Mapping) -> List[Dict[str, object]]:
     return steps
 
 
-def score_decision_steps(decoder: Decoder, items: Sequence[DecodeItem],
-                         steps: Sequence[Mapping[str, object]], resample: bool = False
-                         ) -> List[Dict[str, object]]:
-    """Score each step of :func:`decision_steps` on ``items`` (with references): the step's
-    fields plus ``capi_sdri`` (dB, None if NaN), ``acc_mix``, ``acc_src`` (%) and
-    ``num_reported``, in step order."""
+def decision_step_results(decoder: Decoder, items: Sequence[DecodeItem],
+                          steps: Sequence[Mapping[str, object]], resample: bool = False
+                          ) -> Dict[str, List[StepResult]]:
+    """``{mixture name: [StepResult per step]}`` of each step of :func:`decision_steps` on
+    ``items`` (with references): the tagger once per mixture, the separator once per distinct
+    query set."""
     from s5tse.metrics.capi import capi_sdri
 
     base = decoder.bridge
@@ -312,25 +325,34 @@ def score_decision_steps(decoder: Decoder, items: Sequence[DecodeItem],
             0.5 if argmax else float(step["query_threshold"]), base.frame_threshold,
             base.query_hop, classes=base.classes, argmax=argmax,
             class_report_thresholds=step.get("class_report_thresholds") or None))
-    results: List[list] = [[] for _ in steps]
-    reported = [0] * len(steps)
+    out: Dict[str, List[StepResult]] = {}
     for n_item, item in enumerate(items, start=1):
         x, mix0, refs, pred = _item_inputs(decoder, item, resample)
         cache: Dict[Tuple, np.ndarray] = {}
-        for i, bridge in enumerate(bridges):
+        out[item.name] = []
+        for bridge in bridges:
             q = _apply(bridge, pred, x.shape[-1])
             sig = _signature(q)
             if sig not in cache:
                 cache[sig] = decoder.separate(x, q)
             keep = [k for k in range(q.num_slots) if q.report[k]]
-            ests = [(q.labels[k], cache[sig][k]) for k in keep]
-            results[i].append(capi_sdri(mix0, ests, refs, base.classes))
-            reported[i] += len(keep)
+            res = capi_sdri(mix0, [(q.labels[k], cache[sig][k]) for k in keep], refs,
+                            base.classes)
+            out[item.name].append(StepResult(res.value, res.tp, res.fp, res.fn, len(keep)))
         log.info("decision steps: %d/%d %s (%d distinct query sets)", n_item, len(items),
                  item.name, len(cache))
+    return out
+
+
+def aggregate_decision_steps(steps: Sequence[Mapping[str, object]],
+                             results: Mapping[str, Sequence[StepResult]]
+                             ) -> List[Dict[str, object]]:
+    """Per step: its fields plus ``capi_sdri`` (dB, None if NaN), ``acc_mix``, ``acc_src`` (%)
+    and ``num_reported`` over the mixtures of ``results`` (:func:`decision_step_results`)."""
     rows = []
-    for step, res, count in zip(steps, results, reported):
-        row = GridRow.from_results(0.0, 0.0, res, count)
+    for i, step in enumerate(steps):
+        res = [per_step[i] for per_step in results.values()]
+        row = GridRow.from_results(0.0, 0.0, res, sum(r.num_reported for r in res))
         rows.append(dict(step, capi_sdri=row.capi_sdri, acc_mix=row.acc_mix,
                          acc_src=row.acc_src, num_reported=row.num_reported))
     return rows

@@ -283,7 +283,7 @@ def _load_decision_steps(path: Path) -> Optional[Dict[str, Any]]:
 
 
 def format_decision_steps(rows: Sequence[Mapping[str, Any]]) -> List[str]:
-    """Markdown table lines of :func:`s5tse.decode.tune.score_decision_steps` rows."""
+    """Markdown table lines of :func:`s5tse.decode.tune.aggregate_decision_steps` rows."""
     def tau(row: Mapping[str, Any], key: str) -> str:
         return MISSING if row.get(key) is None else f"{float(row[key]):g}"
 

@@ -134,11 +134,13 @@ def table_rows(results_md):
             break
         if line.startswith("## "):
             section, header = line[3:].strip(), None
+        elif line.startswith("### "):   # a sub-table (decision steps): not a results row
+            header = None
         elif line.startswith("|") and not line.startswith("|---"):
             cells = line.strip("|").split("|")
             if header is None:
                 header = cells
-            else:
+            elif header[0] == "system":
                 rows.append((section, dict(zip(header, cells))))
     return rows
 
@@ -246,6 +248,19 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
     info = json.loads((exp / "separator_lq_sr_corrnet_tiny" / "decode_fusion_tiny_test" / "decode_info.json").read_text())
     assert info["set"] == "test" and info["nparams"] > 0
 
+    # stage 5 tuned the thresholds on valid (per class too), then scored each decision step on
+    # test; the last step decides as the decoding did, so it reproduces the decoding's row
+    for system, (sep, tagger) in models.items():
+        tagger_exp = exp / f"tagger_{tagger}_tiny"
+        assert "class_report_thresholds" in (tagger_exp / "decode_thresholds.yaml").read_text()
+        steps = json.loads((exp / system / f"decode_{tagger}_tiny_test" / "decision_steps.json")
+                           .read_text())["steps"]
+        assert [s["name"] for s in steps] == ["argmax", "one threshold", "decoupled", "per-class"]
+        row = rows[(system, f"{sep} + {tagger}", f"estimated (tagger {tagger}_tiny)", "test")]
+        assert (steps[-1]["acc_mix"], steps[-1]["acc_src"]) == pytest.approx(row[1:], abs=1e-3)
+        assert steps[-1]["capi_sdri"] == pytest.approx(row[0], abs=2e-3)
+    assert results.read_text().count("### Decision steps: ") == 2
+
     # stage 7: one submission per estimated-label decoding, none for oracle labels
     zips = sorted(p.name for p in (exp / "submission").glob("*.zip"))
     assert zips == ["Doe_Lab_task4_1.zip", "Doe_Lab_task4_2.zip"]
@@ -319,6 +334,7 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
     (data / "lang").mkdir()
     (data / "lang" / "classes.txt").write_text("a\n")
     (data / "test" / "wav.scp").write_text("a a.wav\nb b.wav\nc c.wav\n")
+    (data / "test" / "spk1.scp").write_text("a a1.wav\nb b1.wav\nc c1.wav\n")  # references
     exp = tmp_path / "exp"
     res = run_recipe(repo_root, env, "--config", "conf/real.conf", "--stage", "3",
                      "--stop_stage", "5", "--python", str(fake_python(tmp_path)),
@@ -356,6 +372,16 @@ def test_real_profile_wiring(repo_root, subprocess_env, tmp_path):
                   for c in decoded if "--merge" in c) == [
         "separator_lq_sr_corrnet_base/decode_fusion_real_step2_test",
         "separator_resunetk_official/decode_m2dat_real_step2_test"]
+    # then the decision steps on the test set (it has references), in jobs like the decoding
+    steps = [c for c in calls if c[:2] == ["-m", "s5tse.bin.decision_steps"]]
+    assert [("--merge" in c, Path(option(c, "--output")).parent.name, option(c, "--device"))
+            for c in steps] == [
+        (False, "decode_fusion_real_step2_test", "cuda"),
+        (False, "decode_fusion_real_step2_test", "cuda"),
+        (True, "decode_fusion_real_step2_test", "cuda"),
+        (False, "decode_m2dat_real_step2_test", "cuda"),
+        (False, "decode_m2dat_real_step2_test", "cuda"),
+        (True, "decode_m2dat_real_step2_test", "cuda")]
 
 
 def test_decode_taggers_must_pair_with_the_separators(repo_root, subprocess_env, tmp_path):
@@ -386,4 +412,5 @@ def test_pretraining_trains_and_exports_before_the_taggers(repo_root, subprocess
     assert steps == [("s5tse.bin.train", "pretrain_m2d_mini"), ("s5tse.bin.train", "pretrain_fpasst_mini"),
                      ("s5tse.bin.export_encoder", "pretrain_m2d_mini"),
                      ("s5tse.bin.export_encoder", "pretrain_fpasst_mini"),
-                     ("s5tse.bin.train", "tagger_fusion_mini"), ("s5tse.bin.train", "tagger_m2dat_mini")]
+                     ("s5tse.bin.train", "tagger_fusion_mini_pretrained"),
+                     ("s5tse.bin.train", "tagger_m2dat_mini_pretrained")]

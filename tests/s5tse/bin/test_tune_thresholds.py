@@ -274,6 +274,25 @@ def test_decision_steps_score_each_step_on_a_test_set(setup, capsys, tmp_path, m
     assert len(calls) == 3 * len(setup["items"])
     assert "|per-class|0.2|0.5; Cough 0.95|" in stdout
 
+    # two jobs and a merge give the same rows; a merge without every part names the missing one
+    common = ["--config", DECODE_YAML, "--separator_exp", setup["separator"], "--tagger_exp",
+              setup["tagger"], "--data", setup["data"], "--thresholds", tuned,
+              "--output", tmp_path / "jobs.json", "--num_jobs", "2"]
+    status, _, err = run_cli(steps_main, common + ["--merge", "true"], capsys)
+    assert status == 1 and "jobs.json.parts/1.json: cannot read this job's part" in err
+    for job in ("1", "2"):
+        status, _, err = run_cli(steps_main, common + ["--job", job], capsys)
+        assert status == 0, err
+    assert not (tmp_path / "jobs.json").exists()
+    status, _, err = run_cli(steps_main, common + ["--merge", "true"], capsys)
+    assert status == 0, err
+    merged = json.loads((tmp_path / "jobs.json").read_text())
+    assert merged["num_items"] == len(setup["items"])
+    for got, want in zip(merged["steps"], rows, strict=True):
+        assert {k: v for k, v in got.items() if k != "capi_sdri"} == \
+            {k: v for k, v in want.items() if k != "capi_sdri"}
+        assert got["capi_sdri"] == pytest.approx(want["capi_sdri"], abs=1e-9)
+
     status, _, err = run_cli(steps_main, [
         "--config", DECODE_YAML, "--separator_exp", setup["separator"], "--tagger_exp",
         setup["tagger"], "--data", setup["data"], "--output", out], capsys)
