@@ -219,7 +219,7 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
                  "separator_resunetk_tiny"):
         assert (exp / name / "checkpoint.pth").is_file(), name
     assert "--config conf/ci.conf" in (exp / "tagger_fusion_tiny" / "cmd.txt").read_text()
-    decodes = {p.relative_to(exp).as_posix() for p in exp.glob("*/decode_*")}
+    decodes = {p.relative_to(exp).as_posix() for p in exp.glob("*/decode_*") if p.is_dir()}
     assert decodes == {"separator_lq_sr_corrnet_tiny/decode_fusion_tiny_test",
                        "separator_lq_sr_corrnet_tiny/decode_oracle_test",
                        "separator_resunetk_tiny/decode_m2dat_tiny_test",
