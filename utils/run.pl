@@ -44,7 +44,9 @@ my @args = @{ $spec->{args} };
 
 # ---------------------------------------------------------------- helpers
 sub num_cpus {
-    my $n = `nproc 2>/dev/null`;
+    # GNU nproc reports OMP_NUM_THREADS when it is set, and path.sh sets it to 1 for the
+    # jobs themselves: count the usable CPUs without it
+    my $n = `env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null`;
     return $1 if defined $n && $n =~ /^(\d+)/ && $1 > 0;
     if (open(my $fh, '<', '/proc/cpuinfo')) {
         my $c = grep { /^processor\s*:/ } <$fh>;

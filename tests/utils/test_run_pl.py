@@ -79,6 +79,21 @@ def test_max_jobs_run_serialises(run_pl, tmp_path):
         assert events[k + 1] == "end " + events[k].split()[1]
 
 
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_jobs_run_in_parallel_although_omp_num_threads_is_1(repo_root, subprocess_env, tmp_path):
+    """path.sh exports OMP_NUM_THREADS=1 (one thread per job); the default number of parallel
+    jobs is still the number of CPUs (GNU nproc alone would report 1): each job waits until
+    it sees the other one start, which only a parallel run allows."""
+    body = ('touch started.$0; for i in $(seq 200); do [ -e started.1 ] && [ -e started.2 ] '
+            '&& { echo together > seen.$0; exit 0; }; sleep 0.05; done; echo alone > seen.$0')
+    env = dict(subprocess_env, OMP_NUM_THREADS="1")
+    proc = subprocess.run([str(repo_root / "utils" / "run.pl"), "JOB=1:2", "log/p.JOB.log", "bash",
+                           "-c", body, "JOB"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [(tmp_path / f"seen.{j}").read_text().strip() for j in (1, 2)] == ["together"] * 2
+
+
 def test_tc_alias(run_pl, tmp_path):
     proc = run_pl("-tc", "1", "JOB=1:2", "log/tc.JOB.log", "true")
     assert proc.returncode == 0, proc.stderr
