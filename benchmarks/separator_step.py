@@ -8,9 +8,12 @@ For every ``--presets`` x ``--crops`` it measures, in a fresh subprocess per mea
   heads on), class-aware PIT loss (``-SNR``) with the auxiliary outputs (weight 0.5 shared), backward.
   Time of the step (after one untimed warm-up step on a 0.25-s crop) and the peak memory *above*
   the memory held before the step: CPU = peak RSS (``VmHWM``, reset through
-  ``/proc/self/clear_refs``) minus the RSS before, with glibc's mmap/trim thresholds fixed at
-  128 KiB so that freed blocks leave the RSS at once; CUDA = ``max_memory_allocated`` minus the
-  allocated bytes before;
+  ``/proc/self/clear_refs``) minus the RSS before; CUDA = ``max_memory_allocated`` minus the
+  allocated bytes before. On the CPU, times come from runs with glibc's default allocator (as
+  ``s5tse.bin.train`` and ``s5tse.bin.decode`` run) and the peak from one extra run per tree
+  with glibc's mmap/trim thresholds fixed at 128 KiB, so that freed blocks leave the RSS at
+  once (``--time_malloc fixed`` times under those thresholds too: every block of 128 KiB or
+  more is then a fresh mapping, which makes element-wise ops several times slower);
 * **decode**: one eval-mode ``no_grad`` forward of a ``--decode_sec``-second input (B = 1) after
   a warm-up forward on 0.5 s; time and real-time factor.
 
@@ -66,6 +69,7 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 SR = 32000
 NUM_CHANNELS = 4
 NUM_SLOTS = 3
+NUM_CLASSES = 18
 CLASSES = (2, 9, 15)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
@@ -94,7 +98,7 @@ def _inputs(torch, batch: int, seconds: float, device, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     mixture = 0.1 * torch.randn(batch, NUM_CHANNELS, n, generator=g)
     dry = 0.05 * torch.randn(batch, NUM_SLOTS, n, generator=g)
-    weak = torch.zeros(batch, NUM_SLOTS, 18)
+    weak = torch.zeros(batch, NUM_SLOTS, NUM_CLASSES)
     for k, c in enumerate(CLASSES):
         weak[:, k, c] = 1.0
     t_q = max(1, n // 1280)
@@ -107,6 +111,7 @@ def _build(torch, preset: str, overrides: Dict[str, Any], device):
     from s5tse.models.separator.sr_corrnet import LabelQueriedSRCorrNet
 
     torch.manual_seed(0)
+    overrides = {"num_classes": NUM_CLASSES, **overrides}  # no default since the class inventory (31e7f0c)
     return LabelQueriedSRCorrNet.from_preset(preset, **overrides).to(device)
 
 
@@ -151,7 +156,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {"params": sum(p.numel() for p in model.parameters())}
     if spec["kind"] == "train":
         model.train()
-        loss_fn = ClassAwarePITLoss(objective="snr", silence_index=18)
+        loss_fn = ClassAwarePITLoss(objective="snr", silence_index=NUM_CLASSES)
         _train_step(torch, model, loss_fn, _inputs(torch, spec["batch"], 0.25, device, 1), autocast)
         batch = _inputs(torch, spec["batch"], spec["crop"], device)
         _sync(torch, device)
@@ -213,7 +218,7 @@ def profile(spec: Dict[str, Any], top: int) -> None:
     if spec.get("checkpointing") not in (None, "none"):
         overrides["activation_checkpointing"] = spec["checkpointing"]
     model = _build(torch, spec["preset"], overrides, device).train()
-    loss_fn = ClassAwarePITLoss(objective="snr", silence_index=18)
+    loss_fn = ClassAwarePITLoss(objective="snr", silence_index=NUM_CLASSES)
     _train_step(torch, model, loss_fn, _inputs(torch, spec["batch"], 0.25, device, 1), autocast)
     batch = _inputs(torch, spec["batch"], spec["crop"], device)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -231,8 +236,9 @@ def _run_worker(tree: str, spec: Dict[str, Any]) -> Dict[str, Any]:
     env["OMP_NUM_THREADS"] = str(spec["threads"])
     env["MKL_NUM_THREADS"] = str(spec["threads"])
     # glibc: serve large blocks by mmap and return them at once, so that RSS follows live memory
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
-    env.setdefault("MALLOC_TRIM_THRESHOLD_", "131072")
+    if spec.get("fixed_malloc"):
+        env["MALLOC_MMAP_THRESHOLD_"] = "131072"
+        env["MALLOC_TRIM_THRESHOLD_"] = "131072"
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_worker", json.dumps(spec)],
                           cwd=tree, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -270,6 +276,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--count_sec", type=float, default=0.25, help="crop used for the MAC count (s)")
     ap.add_argument("--no_count", action="store_true", help="skip the MAC count")
     ap.add_argument("--peak_tflops", type=float, default=None, help="dense bf16 peak for MFU")
+    ap.add_argument("--time_malloc", choices=("default", "fixed"), default="default",
+                    help="glibc allocator of the timed CPU runs (the peak memory is measured with fixed "
+                         "128-KiB mmap/trim thresholds in a separate run)")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the --rev worktree goes")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=20)
@@ -316,14 +325,22 @@ def main(argv: Optional[List[str]] = None) -> None:
             if args.decode_sec > 0:
                 jobs.append(dict(common, kind="decode", preset=preset, crop=args.decode_sec, batch=1))
         results: Dict[int, Dict[str, List[Dict[str, Any]]]] = {i: {n: [] for n, _ in trees} for i in range(len(jobs))}
+        cpu = not args.device.startswith("cuda")
         for i, job in enumerate(jobs):
-            for rep in range(args.reps):
+            # CPU training: one extra run per tree measures the peak memory (fixed thresholds)
+            runs = ["memory"] if cpu and job["kind"] == "train" else []
+            runs += ["time"] * args.reps
+            for rep, measure in enumerate(runs):
                 for name, tree in trees:
                     spec = dict(job, count=(rep == 0 and name == "current" and not args.no_count),
-                                checkpointing=args.checkpointing if name == "current" else "none")
+                                checkpointing=args.checkpointing if name == "current" else "none",
+                                fixed_malloc=cpu and (measure == "memory" or args.time_malloc == "fixed"))
                     r = _run_worker(tree, spec)
+                    if cpu and job["kind"] == "train":
+                        # each figure from its own runs
+                        r.pop("peak_mb" if measure == "time" else "time_s", None)
                     results[i][name].append(r)
-                    print(f"# {job['kind']} {job['preset']} {job['crop']:g}s rep {rep} {name}: "
+                    print(f"# {job['kind']} {job['preset']} {job['crop']:g}s {measure} {name}: "
                           + json.dumps(r), file=sys.stderr, flush=True)
         _report(args, jobs, results, trees)
     finally:

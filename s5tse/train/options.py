@@ -29,7 +29,7 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "grad_clip": 5.0,               # max gradient norm; <= 0: no clipping (norm still logged)
     "grad_clip_type": 2.0,          # norm type of grad_clip
     "precision": "fp32",            # fp32 | bf16 | fp16 autocast (CUDA only; fp16 uses GradScaler)
-    "activation_checkpointing": False,  # model.set_activation_checkpointing(True) if it has it
+    "activation_checkpointing": False,  # true: model.set_activation_checkpointing(True); false: the model's own setting
     "sync_batchnorm": False,        # convert BatchNorm to SyncBatchNorm under DDP
     "cudnn_deterministic": True,
     "cudnn_benchmark": False,

@@ -168,8 +168,9 @@ def build_components(
     """
     seed_everything(config["seed"])
     model = task.build_model(config)
-    if hasattr(model, "set_activation_checkpointing"):
-        model.set_activation_checkpointing(bool(config["activation_checkpointing"]))
+    # true switches it on; false leaves the model's own setting (e.g. a model_conf granularity)
+    if config["activation_checkpointing"] and hasattr(model, "set_activation_checkpointing"):
+        model.set_activation_checkpointing(True)
     elif config["activation_checkpointing"]:
         log.warning("activation_checkpointing: %s has no set_activation_checkpointing(); ignored",
                     type(model).__name__)

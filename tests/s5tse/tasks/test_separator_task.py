@@ -326,3 +326,16 @@ def test_lq_sr_corrnet_overfits_one_mini_corpus_example(mini_data):
         opt.step()
     assert snrs[-1] >= snrs[0] + 10.0, (snrs[0], max(snrs))
     assert float(stats["sdri"]) > 3.0  # better than the unprocessed mixture, not just rescaled
+
+
+@pytest.mark.parametrize("top,granularity,expected", [
+    (False, "stage", "stage"), (False, "block", "block"), (False, False, "none"),
+    (True, False, "block"), (True, "stage", "stage")])
+def test_model_conf_checkpointing_granularity_survives_the_trainer(top, granularity, expected):
+    # the top-level switch turns checkpointing on; off, it leaves the model_conf choice alone
+    from s5tse.train.trainer import build_components
+
+    task, config = resolved("--model_conf.preset", "unit", "--activation_checkpointing", str(top).lower(),
+                            "--model_conf.activation_checkpointing", str(granularity).lower())
+    parts = build_components(task, config, build_data=False)
+    assert parts.model.separator.checkpoint_granularity == expected

@@ -65,6 +65,8 @@ __all__ = [
     "TFBlock",
     "maybe_checkpoint",
     "conv_time_streaming",
+    "CHUNK_ELEMENTS",
+    "chunk_rows",
 ]
 
 
@@ -483,8 +485,32 @@ class TransBlock(nn.Module):
         return x + 0.5 * self.ffn2.forward_streaming(x, cache.setdefault("ffn2", {}), n_keep)
 
 
+#: elements of one ``d``-wide chunk of sequences (4 MB in float32) processed at a time by the
+#: dual-path blocks (see :class:`TFBlock`); the ``2 * ffn_hidden``-wide intermediates are about
+#: 4x that, which stays below glibc's largest mmap threshold (32 MB), so they reuse heap memory
+CHUNK_ELEMENTS = 1 << 20
+
+
+def chunk_rows(total: int, row_elements: int, chunk_elements: int) -> int:
+    """Rows per chunk so that one chunk holds about ``chunk_elements`` elements (at least one row;
+    ``chunk_elements <= 0``: all rows at once)."""
+    if chunk_elements <= 0:
+        return max(total, 1)
+    return max(1, min(total, chunk_elements // max(row_elements, 1)))
+
+
 class TFBlock(nn.Module):
-    """Dual-path block on ``[B, N, F, d]``: TransBlock along frequency, then along time."""
+    """Dual-path block on ``[B, N, F, d]``: TransBlock along frequency, then along time.
+
+    Both paths run on chunks of their independent sequences (frames for the frequency path, bins
+    for the time path; about ``chunk_elements`` elements each, ``0``: one chunk): the same
+    functions on each sequence, so the output does not depend on the chunking, while every
+    intermediate of a chunk stays small (cache-resident, and reused heap memory instead of fresh
+    pages for every op of a 10-s input). Without autograd the chunks are written into one output
+    buffer and the time path reads its bins straight from the frequency path's output (no
+    transposed copies of the whole tensor); with autograd they are split and concatenated (each
+    chunk's gradient is one slice of one concatenation).
+    """
 
     def __init__(self, d_model: int, ffn_hidden: int, num_heads: int, kernel_size: int = 3) -> None:
         super().__init__()
@@ -492,13 +518,42 @@ class TFBlock(nn.Module):
         self.freq = TransBlock(d_model, ffn_hidden, num_heads, kernel_size, RotaryEmbedding(head_dim))
         self.time = TransBlock(d_model, ffn_hidden, num_heads, kernel_size, RotaryEmbedding(head_dim))
         self.checkpointing = False
+        self.chunk_elements = CHUNK_ELEMENTS
+
+    def _freq_path(self, x: Tensor) -> Tensor:
+        """TransBlock over F for every frame of ``x [B, N, F, d]`` -> ``[B, N, F, d]``."""
+        b, n, f, d = x.shape
+        rows = x.reshape(b * n, f, d)
+        step = chunk_rows(b * n, f * d, self.chunk_elements)
+        if step >= b * n:
+            return self.freq(rows).view(b, n, f, d)
+        if torch.is_grad_enabled():
+            return torch.cat([self.freq(r) for r in rows.split(step)]).view(b, n, f, d)
+        out = torch.empty_like(rows)
+        for i in range(0, b * n, step):
+            out[i: i + step] = self.freq(rows[i: i + step])
+        return out.view(b, n, f, d)
+
+    def _time_path(self, x: Tensor, fn) -> Tensor:
+        """``fn`` (a TransBlock call on ``[B', N, d]``) over N for every bin of ``x [B, N, F, d]``."""
+        b, n, f, d = x.shape
+        step = chunk_rows(f, b * n * d, self.chunk_elements)
+
+        def run(part: Tensor) -> Tensor:  # [B, N, f', d] -> [B, f', N, d]
+            fp = part.shape[2]
+            return fn(part.transpose(1, 2).reshape(b * fp, n, d)).view(b, fp, n, d)
+
+        if torch.is_grad_enabled():
+            if step >= f:
+                return run(x).transpose(1, 2).contiguous()
+            return torch.cat([run(p).transpose(1, 2) for p in x.split(step, dim=2)], dim=2)
+        out = torch.empty_like(x)
+        for j in range(0, f, step):
+            out[:, :, j: j + step] = run(x[:, :, j: j + step]).transpose(1, 2)
+        return out
 
     def _forward(self, x: Tensor) -> Tensor:
-        b, n, f, d = x.shape
-        x = self.freq(x.reshape(b * n, f, d)).view(b, n, f, d)
-        x = x.transpose(1, 2).reshape(b * f, n, d)
-        x = self.time(x).view(b, f, n, d)
-        return x.transpose(1, 2).contiguous()
+        return self._time_path(self._freq_path(x), self.time)
 
     def forward(self, x: Tensor) -> Tensor:
         return maybe_checkpoint(self, self._forward, x)
@@ -506,7 +561,7 @@ class TFBlock(nn.Module):
     def forward_streaming(self, x: Tensor, cache: dict, offset: int, n_keep: int, max_past: int) -> Tensor:
         """Block ``x [B, L, F, d]`` of frames ``offset ...``: stateless frequency path, cached time path."""
         b, n, f, d = x.shape
-        x = self.freq(x.reshape(b * n, f, d)).view(b, n, f, d)
+        x = self._freq_path(x)
         x = x.transpose(1, 2).reshape(b * f, n, d)
         x = self.time.forward_streaming(x, cache, offset, n_keep, max_past).view(b, f, n, d)
         return x.transpose(1, 2).contiguous()

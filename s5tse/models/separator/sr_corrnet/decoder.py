@@ -35,7 +35,15 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from s5tse.models.separator.sr_corrnet.blocks import RMSNorm, SwiGLU, TFBlock, maybe_checkpoint, seq_conv
+from s5tse.models.separator.sr_corrnet.blocks import (
+    CHUNK_ELEMENTS,
+    RMSNorm,
+    SwiGLU,
+    TFBlock,
+    chunk_rows,
+    maybe_checkpoint,
+    seq_conv,
+)
 from s5tse.models.separator.sr_corrnet.split import LabelFiLM
 
 __all__ = ["CrossSlotBlock", "DecoderStage", "ReconstructionDecoder"]
@@ -59,6 +67,7 @@ class CrossSlotBlock(nn.Module):
         self.ffn_norm = RMSNorm(d_model)
         self.ffn = nn.Sequential(nn.Linear(d_model, 2 * ffn_hidden), SwiGLU(), nn.Linear(ffn_hidden, d_model))
         self.checkpointing = False
+        self.chunk_elements = CHUNK_ELEMENTS
 
     def _forward(self, s: Tensor, active: Optional[Tensor]) -> Tensor:
         # works in the [B, K, N*F, d] layout of the decoder (no permutes): attention over the K
@@ -86,9 +95,22 @@ class CrossSlotBlock(nn.Module):
         x = x + seq_conv(u, self.ffn[2], swiglu=True).view(b, k, n * f, d)
         return x.view(b, k, n, f, d)
 
+    def _chunked(self, s: Tensor, active: Optional[Tensor]) -> Tensor:
+        # every (t, f) position is independent: chunks of frames (see TFBlock's chunking)
+        b, k, n, f, d = s.shape
+        step = chunk_rows(n, b * k * f * d, self.chunk_elements)
+        if step >= n:
+            return self._forward(s, active)
+        if torch.is_grad_enabled():
+            return torch.cat([self._forward(p, active) for p in s.split(step, dim=2)], dim=2)
+        out = torch.empty_like(s)
+        for i in range(0, n, step):
+            out[:, :, i: i + step] = self._forward(s[:, :, i: i + step], active)
+        return out
+
     def forward(self, s: Tensor, active: Optional[Tensor] = None) -> Tensor:
         """``s [B, K, N, F, d]``, ``active [B, K]`` bool (None: every key visible) -> ``[B, K, N, F, d]``."""
-        return maybe_checkpoint(self, self._forward, s, active)
+        return maybe_checkpoint(self, self._chunked, s, active)
 
 
 class DecoderStage(nn.Module):

@@ -42,7 +42,9 @@ ahead. Block-wise streaming (history | body | future windows) needs no model cha
 Training memory: activation checkpointing (``activation_checkpointing``: ``block`` = every TF
 block and cross-slot block, ``stage`` = every encoder block and whole decoder stages; see
 :meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`); the filter heads are always
-checkpointed per chunk of frames. Speed/memory work of issue 14 (fused filter heads, one
+checkpointed per chunk of frames. The TF blocks and cross-slot blocks run on chunks of their
+independent sequences / positions (:meth:`LabelQueriedSRCorrNet.set_chunk_elements`; same
+outputs). Speed/memory work of issue 14 (fused filter heads, one
 neighbourhood unfold, slot attention without permutes or host sync, lean ConvFFN / RMSNorm /
 RoPE): ``benchmarks/separator_step.py``; the outputs and state-dict keys of e1ed361 are pinned by
 ``tests/s5tse/models/separator/test_sr_corrnet_fixture.py``.
@@ -68,7 +70,7 @@ from s5tse.models.separator.sr_corrnet.correlation import (
     neighbourhood_ri,
     num_taps,
 )
-from s5tse.models.separator.sr_corrnet.decoder import ReconstructionDecoder
+from s5tse.models.separator.sr_corrnet.decoder import CrossSlotBlock, ReconstructionDecoder
 from s5tse.models.separator.sr_corrnet.filter import FilterEstimator
 from s5tse.models.separator.sr_corrnet.split import (
     RESAMPLE_MODES,
@@ -318,6 +320,14 @@ class LabelQueriedSRCorrNet(AbsSeparator):
             stage.stage_checkpointing = mode == "stage"
             stage.tf_block.checkpointing = stage.cross.checkpointing = mode == "block"
         self.checkpoint_granularity = mode
+
+    def set_chunk_elements(self, elements: int) -> None:
+        """Chunk size (elements of one ``d``-wide chunk) of every TF block and cross-slot block
+        (see :class:`.blocks.TFBlock`); ``0``: each runs on its whole input. Outputs do not
+        depend on it; the default (:data:`.blocks.CHUNK_ELEMENTS`) keeps intermediates small."""
+        for module in self.modules():
+            if isinstance(module, (TFBlock, CrossSlotBlock)):
+                module.chunk_elements = int(elements)
 
     def _check_inputs(self, mixture: Tensor, strong: Tensor, weak: Tensor) -> None:
         cfg = self.config

@@ -85,9 +85,13 @@ def test_preset_state_dict_layout_unchanged(fx, preset):
     assert _digest(LabelQueriedSRCorrNet.from_preset(preset, num_classes=18).state_dict()) == fx["preset_key_digest"][preset]
 
 
-@pytest.mark.parametrize("checkpointing", [False, True, "stage"])
-def test_train_outputs_and_gradients_match_e1ed361(fx, ref_dir, checkpointing):
+# chunk sizes: the default (one chunk at this size) and 200 elements (many chunks of sequences)
+@pytest.mark.parametrize("checkpointing,chunk", [(False, None), (True, None), ("stage", None),
+                                                 (False, 200), ("stage", 200)])
+def test_train_outputs_and_gradients_match_e1ed361(fx, ref_dir, checkpointing, chunk):
     model = _model(fx, ref_dir, activation_checkpointing=checkpointing).train()
+    if chunk is not None:
+        model.set_chunk_elements(chunk)
     y, ex = model(fx["mixture"], fx["strong"], fx["weak"])
     _close(y.detach(), fx["train_masked_y"])
     assert len(ex["aux"]) == len(fx["train_masked_aux"]) == 2
@@ -106,8 +110,11 @@ def test_train_outputs_and_gradients_match_e1ed361(fx, ref_dir, checkpointing):
     assert float(((proj - ref).abs() / scale).max()) < 1e-4
 
 
-def test_eval_outputs_match_e1ed361(fx, ref_dir):
+@pytest.mark.parametrize("chunk", [None, 200])
+def test_eval_outputs_match_e1ed361(fx, ref_dir, chunk):
     model = _model(fx, ref_dir).eval()
+    if chunk is not None:
+        model.set_chunk_elements(chunk)
     with torch.no_grad():
         y_all, ex = model(fx["mixture"], fx["strong_all"], fx["weak_all"])
         y_masked, _ = model(fx["mixture"], fx["strong"], fx["weak"])

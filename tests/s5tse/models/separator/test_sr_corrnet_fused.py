@@ -11,6 +11,7 @@ from s5tse.models.separator.sr_corrnet.blocks import (
     MultiHeadSelfAttention,
     RMSNorm,
     RotaryEmbedding,
+    TFBlock,
     _SeqConv,
     seq_conv,
 )
@@ -225,3 +226,32 @@ def test_seq_conv_with_fused_rmsnorm(kernel):
     params = [x, norm.weight, conv.weight, conv.bias]
     for a, b in zip(torch.autograd.grad((y * r).sum(), params), torch.autograd.grad((ref * r).sum(), params)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_chunked_blocks_equal_whole_blocks(grad):
+    # TF block: chunks of frames (frequency path) and of bins (time path); cross-slot block:
+    # chunks of frames; outputs and gradients equal those of one whole-input call
+    torch.manual_seed(0)
+    tf = TFBlock(8, 16, 2, 3).train(grad)
+    cross = CrossSlotBlock(8, 2, 16, 3).train(grad)
+    x = torch.randn(2, 7, 11, 8)
+    s = torch.randn(1, 3, 7, 11, 8)
+    active = torch.tensor([[True, False, True]])
+    results = {}
+    for chunk in (0, 8 * 11 * 2, 100):  # whole, 2 frames / bins per chunk, 1 per chunk
+        tf.chunk_elements = cross.chunk_elements = chunk
+        xi, si = x.clone().requires_grad_(grad), s.clone().requires_grad_(grad)
+        with torch.set_grad_enabled(grad):
+            y, z = tf(xi), cross(si, active)
+        if grad:
+            (y.square().sum() + z.square().sum()).backward()
+            grads = [xi.grad, si.grad] + [p.grad.clone() for p in (*tf.parameters(), *cross.parameters())]
+            tf.zero_grad(), cross.zero_grad()
+        else:
+            grads = []
+        results[chunk] = [y.detach(), z.detach()] + grads
+    for chunk in (8 * 11 * 2, 100):
+        for got, ref in zip(results[chunk], results[0]):
+            # parameter gradients are sums over the chunks: float32 summation order only
+            torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6 * float(ref.abs().max()))
