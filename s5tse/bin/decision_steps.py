@@ -56,7 +56,7 @@ def _fail(message: str, status: int = 1) -> NoReturn:
 
 
 def get_parser():
-    from s5tse.bin.decode import decode_argument_parser
+    from s5tse.bin.decode import add_job_arguments, decode_argument_parser
 
     parser = decode_argument_parser(
         PROG, "Score the decision steps on a test set (see python -m pydoc "
@@ -64,12 +64,7 @@ def get_parser():
     parser.add_argument("--thresholds", default=None,
                         help="tuned thresholds (default <tagger_exp>/decode_thresholds.yaml)")
     parser.add_argument("--output", required=True, help="result file (JSON)")
-    from s5tse.utils.types import str2bool
-
-    parser.add_argument("--job", type=int, default=1, help="this job's number, 1..num_jobs")
-    parser.add_argument("--num_jobs", type=int, default=1, help="number of parallel jobs")
-    parser.add_argument("--merge", type=str2bool, default=False,
-                        help="combine the jobs' parts into --output")
+    add_job_arguments(parser)
     return parser
 
 
@@ -113,7 +108,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.utils.config import ConfigError, read_config_file
     from s5tse.utils.logging import get_commandline_args, setup_logging
 
-    from s5tse.bin.decode import parse_decode_config
+    from s5tse.bin.decode import apply_num_threads, job_range_error, parse_decode_config
 
     try:
         args, config = parse_decode_config(get_parser(), sys.argv[1:] if cmd is None else cmd)
@@ -129,17 +124,13 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         steps = decision_steps(read_config_file(path))
     except (ConfigError, ValueError) as exc:
         _fail(f"{path}: {exc}")
-    if args.num_jobs < 1 or not 1 <= args.job <= args.num_jobs:
-        _fail(f"--job must be in 1..--num_jobs (>= 1), got --job {args.job} --num_jobs "
-              f"{args.num_jobs}", 2)
+    if job_range_error(args):
+        _fail(job_range_error(args), 2)
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
     output = Path(args.output)
     if not args.merge:
-        if int(config["num_threads"]) > 0:
-            import torch
-
-            torch.set_num_threads(int(config["num_threads"]))
+        apply_num_threads(config)
         try:
             items = list_items(args.data, args.soundscape_dir, args.oracle_dir,
                                need_references=True,

@@ -77,10 +77,7 @@ def get_parser() -> argparse.ArgumentParser:
         PROG, "Decode mixtures (tagger -> bridge -> separator). See python -m pydoc "
               "s5tse.bin.decode for examples.")
     parser.add_argument("--output_dir", required=True, help="decode dir exp/<sep>/decode_<tag>_<set>")
-    parser.add_argument("--job", type=int, default=1, help="this job's number, 1..num_jobs")
-    parser.add_argument("--num_jobs", type=int, default=1, help="number of parallel jobs")
-    parser.add_argument("--merge", type=str2bool, default=False,
-                        help="combine the job parts of a finished run (true/false)")
+    add_job_arguments(parser)
     parser.add_argument("--overwrite", type=str2bool, default=False,
                         help="replace earlier results in --output_dir (true/false)")
     parser.add_argument("--set_name", default=None, help="set name in decode_info.json")
@@ -107,6 +104,32 @@ def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentPars
     parser.add_argument("--oracle_dir", default=None, help="folder of the oracle targets")
     parser.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     return parser
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--job``, ``--num_jobs`` and ``--merge`` (job ``j`` of ``n`` takes the mixtures with
+    ``index % n == j - 1``; shared with ``s5tse.bin.decision_steps``)."""
+    from s5tse.utils.types import str2bool
+
+    parser.add_argument("--job", type=int, default=1, help="this job's number, 1..num_jobs")
+    parser.add_argument("--num_jobs", type=int, default=1, help="number of parallel jobs")
+    parser.add_argument("--merge", type=str2bool, default=False,
+                        help="combine the job parts of a finished run (true/false)")
+
+
+def job_range_error(args: argparse.Namespace) -> Optional[str]:
+    """The usage error of an impossible ``--job`` / ``--num_jobs`` pair, else None."""
+    if args.num_jobs < 1 or not 1 <= args.job <= args.num_jobs:
+        return f"--job must be in 1..--num_jobs (>= 1), got --job {args.job} --num_jobs {args.num_jobs}"
+    return None
+
+
+def apply_num_threads(config: Dict[str, Any]) -> None:
+    """``torch.set_num_threads(config["num_threads"])`` unless it is 0 (torch's default)."""
+    if int(config["num_threads"]) > 0:
+        import torch
+
+        torch.set_num_threads(int(config["num_threads"]))
 
 
 def parse_decode_config(parser: Any, argv: Sequence[str]) -> Tuple[argparse.Namespace, Dict[str, Any]]:
@@ -186,13 +209,9 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         return
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
-    if int(config["num_threads"]) > 0:
-        import torch
-
-        torch.set_num_threads(int(config["num_threads"]))
-    if args.num_jobs < 1 or not 1 <= args.job <= args.num_jobs:
-        _fail(f"--job must be in 1..--num_jobs (>= 1), got --job {args.job} --num_jobs "
-              f"{args.num_jobs}", 2)
+    apply_num_threads(config)
+    if job_range_error(args):
+        _fail(job_range_error(args), 2)
     out = Path(args.output_dir)
     set_name, tag = set_and_tag(args)
     try:
