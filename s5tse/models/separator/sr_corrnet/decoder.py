@@ -96,9 +96,9 @@ class CrossSlotBlock(nn.Module):
         return x.view(b, k, n, f, d)
 
     def _chunked(self, s: Tensor, active: Optional[Tensor]) -> Tensor:
-        # every (t, f) position is independent: chunks of frames (see TFBlock's chunking)
+        # every (t, f) position is independent: chunks of frames on the CPU (see TFBlock)
         b, k, n, f, d = s.shape
-        step = chunk_rows(n, b * k * f * d, self.chunk_elements)
+        step = chunk_rows(n, b * k * f * d, self.chunk_elements, s.device)
         if step >= n:
             return self._forward(s, active)
         if torch.is_grad_enabled():

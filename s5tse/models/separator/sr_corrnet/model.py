@@ -42,7 +42,7 @@ ahead. Block-wise streaming (history | body | future windows) needs no model cha
 Training memory: activation checkpointing (``activation_checkpointing``: ``block`` = every TF
 block and cross-slot block, ``stage`` = every encoder block and whole decoder stages; see
 :meth:`LabelQueriedSRCorrNet.set_activation_checkpointing`); the filter heads are always
-checkpointed per chunk of frames. The TF blocks and cross-slot blocks run on chunks of their
+checkpointed per chunk of frames. On the CPU the TF blocks and cross-slot blocks run on chunks of their
 independent sequences / positions (:meth:`LabelQueriedSRCorrNet.set_chunk_elements`; same
 outputs). Speed/memory work of issue 14 (fused filter heads, one
 neighbourhood unfold, slot attention without permutes or host sync, lean ConvFFN / RMSNorm /
@@ -322,7 +322,7 @@ class LabelQueriedSRCorrNet(AbsSeparator):
         self.checkpoint_granularity = mode
 
     def set_chunk_elements(self, elements: int) -> None:
-        """Chunk size (elements of one ``d``-wide chunk) of every TF block and cross-slot block
+        """CPU chunk size (elements of one ``d``-wide chunk) of every TF block and cross-slot block
         (see :class:`.blocks.TFBlock`); ``0``: each runs on its whole input. Outputs do not
         depend on it; the default (:data:`.blocks.CHUNK_ELEMENTS`) keeps intermediates small."""
         for module in self.modules():

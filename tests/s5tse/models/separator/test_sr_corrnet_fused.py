@@ -13,6 +13,7 @@ from s5tse.models.separator.sr_corrnet.blocks import (
     RotaryEmbedding,
     TFBlock,
     _SeqConv,
+    chunk_rows,
     seq_conv,
 )
 from s5tse.models.separator.sr_corrnet.correlation import neighbourhood_ri, unfold_neighbourhood
@@ -251,6 +252,8 @@ def test_chunked_blocks_equal_whole_blocks(grad):
         else:
             grads = []
         results[chunk] = [y.detach(), z.detach()] + grads
+    assert chunk_rows(11, 8 * 7 * 2, 8 * 11 * 2, torch.device("cpu")) == 1
+    assert chunk_rows(11, 8 * 7 * 2, 8 * 11 * 2, torch.device("cuda")) == 11  # GPUs: one chunk
     for chunk in (8 * 11 * 2, 100):
         for got, ref in zip(results[chunk], results[0]):
             # parameter gradients are sums over the chunks: float32 summation order only
