@@ -37,7 +37,8 @@ float32 rounding, parameter names unchanged):
 * :class:`TFBlock` (and the decoder's cross-slot block) run on chunks of independent sequences
   of about :data:`CHUNK_ELEMENTS` elements: every op's output is then a few MB that glibc serves
   from reused heap memory and the cache, instead of a fresh ``mmap`` of hundreds of MB whose page
-  faults cost more than the op itself (a 10-s ``base`` decode: 1.6x faster). Same functions on
+  faults cost more than the op itself (a 2-s ``base`` decode: 31 s against 53 s unchunked, one
+  thread, glibc defaults). Same functions on
   every sequence, so the outputs do not depend on the chunk size.
 
 Streaming (``forward_streaming`` methods, used by :mod:`s5tse.streaming`): the time path runs on
