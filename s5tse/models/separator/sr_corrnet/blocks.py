@@ -34,12 +34,12 @@ float32 rounding, parameter names unchanged):
   second conv takes the SwiGLU input and computes ``SiLU(a) * g`` itself. Each conv saves only
   its input (not the normalised/activated copies), rebuilding them in backward.
 * Macaron halves ``x + ffn/2`` as one ``add(alpha=0.5)``.
-* :class:`TFBlock` (and the decoder's cross-slot block) run on chunks of independent sequences
-  of about :data:`CHUNK_ELEMENTS` elements: every op's output is then a few MB that glibc serves
-  from reused heap memory and the cache, instead of a fresh ``mmap`` of hundreds of MB whose page
-  faults cost more than the op itself (a 2-s ``base`` decode: 31 s against 53 s unchunked, one
-  thread, glibc defaults). Same functions on
-  every sequence, so the outputs do not depend on the chunk size.
+* On the CPU, :class:`TFBlock` (and the decoder's cross-slot block) run on chunks of independent
+  sequences of about :data:`CHUNK_ELEMENTS` elements: every op's output is then a few MB that
+  glibc serves from reused heap memory and the cache, instead of a fresh ``mmap`` of hundreds of
+  MB whose page faults cost more than the op itself (a 2-s ``base`` decode: 31 s against 53 s
+  unchunked, one thread, glibc defaults). Same functions on every sequence, so the outputs do
+  not depend on the chunk size.
 
 Streaming (``forward_streaming`` methods, used by :mod:`s5tse.streaming`): the time path runs on
 one block of frames ``[offset, offset + L)`` whose first ``n_keep`` frames are the *present*
