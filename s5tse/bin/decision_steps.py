@@ -124,8 +124,9 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         steps = decision_steps(read_config_file(path))
     except (ConfigError, ValueError) as exc:
         _fail(f"{path}: {exc}")
-    if job_range_error(args):
-        _fail(job_range_error(args), 2)
+    job_error = job_range_error(args)
+    if job_error:
+        _fail(job_error, 2)
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
     output = Path(args.output)

@@ -210,8 +210,9 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     setup_logging(args.log_level)
     log.info("%s", get_commandline_args())
     apply_num_threads(config)
-    if job_range_error(args):
-        _fail(job_range_error(args), 2)
+    job_error = job_range_error(args)
+    if job_error:
+        _fail(job_error, 2)
     out = Path(args.output_dir)
     set_name, tag = set_and_tag(args)
     try:

@@ -73,6 +73,7 @@ __all__ = [
     "conv_time_streaming",
     "CHUNK_ELEMENTS",
     "chunk_rows",
+    "map_chunks",
 ]
 
 
@@ -506,6 +507,22 @@ def chunk_rows(total: int, row_elements: int, chunk_elements: int, device: torch
     return max(1, min(total, chunk_elements // max(row_elements, 1)))
 
 
+def map_chunks(fn, x: Tensor, dim: int, step: int) -> Tensor:
+    """``fn`` (shape-preserving) on chunks of ``step`` along ``dim`` of ``x``, joined along ``dim``
+    (contiguous). With autograd the chunks are split and concatenated (each chunk's gradient is
+    one slice of one concatenation); without, they are written into one output buffer."""
+    total = x.shape[dim]
+    if step >= total:
+        return fn(x).contiguous()
+    if torch.is_grad_enabled():
+        return torch.cat([fn(part) for part in x.split(step, dim)], dim)
+    out = torch.empty_like(x)
+    for i in range(0, total, step):
+        size = min(step, total - i)
+        out.narrow(dim, i, size).copy_(fn(x.narrow(dim, i, size)))
+    return out
+
+
 class TFBlock(nn.Module):
     """Dual-path block on ``[B, N, F, d]``: TransBlock along frequency, then along time.
 
@@ -530,37 +547,21 @@ class TFBlock(nn.Module):
     def _freq_path(self, x: Tensor) -> Tensor:
         """TransBlock over F for every frame of ``x [B, N, F, d]`` -> ``[B, N, F, d]``."""
         b, n, f, d = x.shape
-        rows = x.reshape(b * n, f, d)
         step = chunk_rows(b * n, f * d, self.chunk_elements, x.device)
-        if step >= b * n:
-            return self.freq(rows).view(b, n, f, d)
-        if torch.is_grad_enabled():
-            return torch.cat([self.freq(r) for r in rows.split(step)]).view(b, n, f, d)
-        out = torch.empty_like(rows)
-        for i in range(0, b * n, step):
-            out[i: i + step] = self.freq(rows[i: i + step])
-        return out.view(b, n, f, d)
+        return map_chunks(self.freq, x.reshape(b * n, f, d), 0, step).view(b, n, f, d)
 
-    def _time_path(self, x: Tensor, fn) -> Tensor:
-        """``fn`` (a TransBlock call on ``[B', N, d]``) over N for every bin of ``x [B, N, F, d]``."""
+    def _time_path(self, x: Tensor) -> Tensor:
+        """TransBlock over N for every bin of ``x [B, N, F, d]`` -> ``[B, N, F, d]``."""
         b, n, f, d = x.shape
-        step = chunk_rows(f, b * n * d, self.chunk_elements, x.device)
 
-        def run(part: Tensor) -> Tensor:  # [B, N, f', d] -> [B, f', N, d]
+        def run(part: Tensor) -> Tensor:  # [B, N, f', d] -> same, through [B * f', N, d]
             fp = part.shape[2]
-            return fn(part.transpose(1, 2).reshape(b * fp, n, d)).view(b, fp, n, d)
+            return self.time(part.transpose(1, 2).reshape(b * fp, n, d)).view(b, fp, n, d).transpose(1, 2)
 
-        if torch.is_grad_enabled():
-            if step >= f:
-                return run(x).transpose(1, 2).contiguous()
-            return torch.cat([run(p).transpose(1, 2) for p in x.split(step, dim=2)], dim=2)
-        out = torch.empty_like(x)
-        for j in range(0, f, step):
-            out[:, :, j: j + step] = run(x[:, :, j: j + step]).transpose(1, 2)
-        return out
+        return map_chunks(run, x, 2, chunk_rows(f, b * n * d, self.chunk_elements, x.device))
 
     def _forward(self, x: Tensor) -> Tensor:
-        return self._time_path(self._freq_path(x), self.time)
+        return self._time_path(self._freq_path(x))
 
     def forward(self, x: Tensor) -> Tensor:
         return maybe_checkpoint(self, self._forward, x)

@@ -41,6 +41,7 @@ from s5tse.models.separator.sr_corrnet.blocks import (
     SwiGLU,
     TFBlock,
     chunk_rows,
+    map_chunks,
     maybe_checkpoint,
     seq_conv,
 )
@@ -99,14 +100,7 @@ class CrossSlotBlock(nn.Module):
         # every (t, f) position is independent: chunks of frames on the CPU (see TFBlock)
         b, k, n, f, d = s.shape
         step = chunk_rows(n, b * k * f * d, self.chunk_elements, s.device)
-        if step >= n:
-            return self._forward(s, active)
-        if torch.is_grad_enabled():
-            return torch.cat([self._forward(p, active) for p in s.split(step, dim=2)], dim=2)
-        out = torch.empty_like(s)
-        for i in range(0, n, step):
-            out[:, :, i: i + step] = self._forward(s[:, :, i: i + step], active)
-        return out
+        return map_chunks(lambda part: self._forward(part, active), s, 2, step)
 
     def forward(self, s: Tensor, active: Optional[Tensor] = None) -> Tensor:
         """``s [B, K, N, F, d]``, ``active [B, K]`` bool (None: every key visible) -> ``[B, K, N, F, d]``."""
