@@ -206,6 +206,15 @@ class AbsTask:
             **self.dataset_kwargs(config, "valid_dataset"),
         )
 
+    def wrap_datasets(
+        self, config: Mapping[str, Any], model: torch.nn.Module, train_dataset: Any,
+        valid_dataset: Any, device: torch.device,
+    ) -> Tuple[Any, Any]:
+        """Called once the model is built, on ``device`` and frozen (``freeze_param``): the
+        datasets the trainer uses (default: unchanged; the tagger task may replace them by
+        a cache of its frozen encoders' outputs)."""
+        return train_dataset, valid_dataset
+
     def collate_fn(self, config: Mapping[str, Any]) -> Callable[[Sequence[Any]], Any]:
         """Batch collation (default: :func:`s5tse.datasets.collate_scenes`)."""
         from s5tse.datasets.collate import collate_scenes

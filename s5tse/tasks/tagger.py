@@ -50,6 +50,15 @@ Freezing and per-group learning rates use the engine's ``freeze_param`` / ``para
 on the parameter names ``tagger.m2d.*``, ``tagger.fpasst.*``, ``tagger.proj_*``,
 ``tagger.head.*``.
 
+Frozen-feature cache (top-level ``feature_cache_epochs: N``, 0 = off; step 1 only, i.e. with
+every backbone parameter frozen by ``freeze_param``): the training mixtures of epochs 1 .. N
+and the validation clips are rendered and run through the backbones once, before the first
+update (:class:`~s5tse.datasets.encoded.EncodedDataset`); epoch ``e`` then trains the
+projections and head on the kept outputs of epoch ``(e - 1) % N + 1``'s mixtures (reshuffled).
+An update then costs the head alone: about 0.03 s instead of 2.5 s for the ``tiny`` fusion
+tagger on 8 whole clips on one CPU thread. With ``N >= max_epochs`` the run sees the same
+mixtures as without the cache.
+
 Statistics (train and valid): ``loss``; ``weak_ce`` and ``strong_ce`` (fusion); ``acc_mix``
 and ``acc_src`` in percent, from argmax decoding of each slot's weak logits ((C + 1)-way, silence
 included, no threshold -- the baseline's decoding) compared with the reference slots as
@@ -77,6 +86,7 @@ from s5tse.tasks.abs_task import (
 )
 from s5tse.tasks.data import inventory_of, resolve_data_dir, scene_dir_of
 from s5tse.tasks.registry import Registry
+from s5tse.utils.config import ConfigError
 
 __all__ = [
     "DATASETS",
@@ -213,6 +223,23 @@ def _frame_mask(lengths: Optional[torch.Tensor], num_samples: int, num_frames: i
     return torch.arange(num_frames, device=device)[None, :] < valid[:, None]
 
 
+def _encoded(batch: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+    """The ``encoded_<name>`` batch keys (:class:`~s5tse.datasets.encoded.EncodedDataset`)
+    as ``{name: tensor}``."""
+    from s5tse.datasets.encoded import ENCODED_PREFIX
+
+    return {k[len(ENCODED_PREFIX):]: v for k, v in batch.items() if k.startswith(ENCODED_PREFIX)}
+
+
+def _num_samples(mixture: Optional[torch.Tensor], lengths: Optional[torch.Tensor]) -> int:
+    """Samples per (padded) item: the mixture's, else the longest of ``lengths``."""
+    if mixture is not None:
+        return int(mixture.shape[-1])
+    if lengths is None:
+        raise ValueError("a batch of encoded features needs 'lengths'")
+    return int(torch.as_tensor(lengths).max())
+
+
 def _load_init_weights(module: nn.Module, path: PathLike) -> None:
     """Weights-only init from a training output (``{N}epoch.pth``, ``*.best.pth``,
     ``checkpoint.pth``); keys and shapes must match exactly (errors name the file)."""
@@ -254,6 +281,7 @@ class _TaggerModel(nn.Module):
     """Shared part of the ESPnet-contract wrappers (``self.tagger`` is the network)."""
 
     tagger: nn.Module
+    _encoder_names: Tuple[str, ...] = ()   # the backbones: attributes of ``self.tagger``
 
     def set_activation_checkpointing(self, enabled: bool) -> None:
         """Recompute the backbones' transformer blocks in the backward pass."""
@@ -261,11 +289,40 @@ class _TaggerModel(nn.Module):
             enc.blocks.grad_checkpointing = bool(enabled)
 
     def _encoders(self) -> List[nn.Module]:
-        raise NotImplementedError
+        return [getattr(self.tagger, name) for name in self._encoder_names]
 
-    def _run(self, mixture: torch.Tensor, ids: Any) -> Dict[str, torch.Tensor]:
-        """The tagger's forward; bad input raises ValueError naming the batch ids."""
+    def check_frozen_backbones(self) -> None:
+        """ValueError if a backbone parameter trains: its outputs would change at every
+        update, so they cannot be computed once."""
+        trainable = [f"{name}.{n}" for name, enc in zip(self._encoder_names, self._encoders())
+                     for n, p in enc.named_parameters() if p.requires_grad]
+        if trainable:
+            raise ValueError(
+                f"feature_cache_epochs needs frozen backbones (step 1), but {len(trainable)} "
+                f"backbone parameters train (e.g. tagger.{trainable[0]}); freeze them with "
+                "freeze_param or set feature_cache_epochs: 0")
+
+    def encode_frozen(self, mixture: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The frozen backbones' outputs ``{name: [B, ...]}`` for ``mixture [B, 4, n]``, in
+        eval mode (what ``feature_cache_epochs`` computes once per mixture)."""
+        self.check_frozen_backbones()
+        was_training = self.training
+        self.eval()
         try:
+            with torch.no_grad():
+                return self.tagger.encode(mixture)
+        finally:
+            self.train(was_training)
+
+    def _run(self, mixture: Optional[torch.Tensor], ids: Any,
+             encoded: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The tagger's forward (from ``encoded_*`` batch keys when the batch has them);
+        bad input raises ValueError naming the batch ids."""
+        try:
+            if encoded:
+                return self.tagger.forward_encoded(dict(encoded))
+            if mixture is None:
+                raise ValueError("the batch has neither 'mixture' nor encoded_* features")
             return self.tagger(mixture)
         except ValueError as exc:
             raise ValueError(f"{exc} (batch ids: {_ids(ids)})") from exc
@@ -344,28 +401,29 @@ class FusionTaggerModel(_TaggerModel):
         if not fpasst_weights:
             _warn_random(preset, "fpasst_weights")
 
-    def _encoders(self) -> List[nn.Module]:
-        return [self.tagger.m2d, self.tagger.fpasst]
+    _encoder_names = ("m2d", "fpasst")
 
     def forward_with_output(
-        self, mixture: torch.Tensor, label_index: torch.Tensor, strong: torch.Tensor,
-        lengths: Optional[torch.Tensor] = None, id: Any = None, **kwargs: Any,
+        self, label_index: torch.Tensor, strong: torch.Tensor,
+        mixture: Optional[torch.Tensor] = None, lengths: Optional[torch.Tensor] = None,
+        id: Any = None, **kwargs: Any,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Dict[str, torch.Tensor]]:
         """As ``forward``, plus the outputs: ``{"strong": [B, S, T, C + 1], "weak": [B, S, C + 1]}``
         logits and ``perm [B, S]`` (prediction slot of each target slot)."""
-        out = self._run(mixture, id)
+        out = self._run(mixture, id, _encoded(kwargs))
+        num_samples = _num_samples(mixture, lengths)
         num_frames = out["strong"].shape[2]
         if strong.shape[-1] != num_frames:
             raise ValueError(
                 f"strong targets have {strong.shape[-1]} frames, the tagger {num_frames} for "
-                f"{mixture.shape[-1]} samples (frame hop must be {self.frame_hop}; batch ids: "
+                f"{num_samples} samples (frame hop must be {self.frame_hop}; batch ids: "
                 f"{_ids(id)})")
-        mask = _frame_mask(lengths, mixture.shape[-1], num_frames, self.frame_hop, mixture.device)
+        mask = _frame_mask(lengths, num_samples, num_frames, self.frame_hop, strong.device)
         loss, pit_stats, perm = self.loss(out["weak"], label_index, out["strong"], strong, mask)
         stats = {"loss": pit_stats["loss"], "weak_ce": pit_stats["weak_ce"],
                  "strong_ce": pit_stats["strong_ce"]}
         stats.update(self._accuracy_stats(out["weak"], label_index))
-        weight = torch.tensor(mixture.shape[0], device=mixture.device)
+        weight = torch.tensor(label_index.shape[0], device=label_index.device)
         return loss, stats, weight, dict(out, perm=perm)
 
 
@@ -421,20 +479,20 @@ class M2DATTaggerModel(_TaggerModel):
         else:
             _warn_random(preset, "m2d_weights")
 
-    def _encoders(self) -> List[nn.Module]:
-        return [self.tagger.m2d]
+    _encoder_names = ("m2d",)
 
     def forward_with_output(
-        self, mixture: torch.Tensor, label_index: torch.Tensor, id: Any = None, **kwargs: Any,
+        self, label_index: torch.Tensor, mixture: Optional[torch.Tensor] = None,
+        id: Any = None, **kwargs: Any,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, Dict[str, torch.Tensor]]:
         """As ``forward``, plus the outputs ``{"weak": [B, S, C+1], "perm": [B, S]}``."""
         from s5tse.losses.pit_tagger import baseline_pit_ce
 
-        out = self._run(mixture, id)
+        out = self._run(mixture, id, _encoded(kwargs))
         loss, perm = baseline_pit_ce(out["weak"], label_index, self.label_smoothing)
         stats = {"loss": loss.detach()}
         stats.update(self._accuracy_stats(out["weak"], label_index))
-        weight = torch.tensor(mixture.shape[0], device=mixture.device)
+        weight = torch.tensor(label_index.shape[0], device=label_index.device)
         return loss, stats, weight, dict(out, perm=perm)
 
 
@@ -470,9 +528,44 @@ class TaggerTask(AbsTask):
                    VALID_DATASET_INJECTED + ("classes", "synthesis")),
         ] + super().choices()
 
+    def task_defaults(self) -> Dict[str, Any]:
+        return {"feature_cache_epochs": 0}
+
+    def resolve_config(self, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """The base checks, plus ``feature_cache_epochs`` (an integer >= 0)."""
+        out = super().resolve_config(config)
+        n = out.get("feature_cache_epochs")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"'feature_cache_epochs' must be an integer >= 0 (0 = off), got {n!r}")
+        return out
+
     def build_model(self, config: Mapping[str, Any]) -> torch.nn.Module:
         self.classes = inventory_of(config)
         return self.build_choice("model", config, num_classes=self.classes.num_classes)
+
+    def wrap_datasets(self, config: Mapping[str, Any], model: torch.nn.Module,
+                      train_dataset: Any, valid_dataset: Any, device: torch.device) -> Any:
+        """``feature_cache_epochs: N > 0`` (step 1, frozen backbones): the training mixtures
+        of the first N epochs and the validation clips go through the backbones once
+        (:class:`~s5tse.datasets.encoded.EncodedDataset`); epoch ``e`` trains on the mixtures
+        of epoch ``(e - 1) % N + 1``, the projections and head on the kept outputs."""
+        epochs = int(config.get("feature_cache_epochs") or 0)
+        if not epochs:
+            return train_dataset, valid_dataset
+        from s5tse.datasets.encoded import EncodedDataset
+
+        try:
+            model.check_frozen_backbones()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        bs = int(config["valid_batch_size"] or config["batch_size"])
+        train = EncodedDataset(train_dataset, model.encode_frozen, pool_epochs=epochs,
+                               batch_size=int(config["batch_size"]), device=device,
+                               desc=f"training mixtures of epochs 1-{epochs}")
+        valid = None if valid_dataset is None else EncodedDataset(
+            valid_dataset, model.encode_frozen, batch_size=bs, device=device,
+            desc="validation set")
+        return train, valid
 
 
     def forward_valid(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> Any:

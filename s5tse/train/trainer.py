@@ -192,6 +192,8 @@ def build_components(
             valid_ds = task.build_valid_dataset(config, valid_data)
         except (DatasetError, SceneError) as exc:
             raise ConfigError(str(exc)) from None
+        train_ds, valid_ds = task.wrap_datasets(config, model, train_ds, valid_ds,
+                                                torch.device(device))
     return Components(model, optimizer, scheduler, train_ds, valid_ds, frozen)
 
 

@@ -209,19 +209,33 @@ class FusionTagger(nn.Module):
             raise ValueError(f"FusionTagger: {wav.shape[-1]} samples is too short; need at least "
                              f"{self.min_samples} ({self.min_samples / self.sample_rate:g} s)")
 
-    def fuse(self, wav: torch.Tensor) -> torch.Tensor:
-        """``wav [B, C, n]`` -> fused frame features ``z [B, T, 2 * d_fused]``
-        (``z[..., :d]`` = aligned M2D stream, ``z[..., d:]`` = fPaSST stream)."""
+    def encode(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The backbones alone: ``wav [B, C, n]`` -> ``{"m2d": [B, N, C * Dm],
+        "fpasst": [B, T, C * Dp]}`` (what step 1, with frozen backbones, can compute once)."""
         self._check_input(wav)
-        zm = self.proj_m2d(self.m2d.forward_multichannel(wav))         # [B, N, d]
-        zp = self.proj_fpasst(self.fpasst.forward_multichannel(wav))   # [B, T, d]
+        return {"m2d": self.m2d.forward_multichannel(wav),
+                "fpasst": self.fpasst.forward_multichannel(wav)}
+
+    def fuse_encoded(self, encoded: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`encode`'s output -> fused frame features ``z [B, T, 2 * d_fused]``
+        (``z[..., :d]`` = aligned M2D stream, ``z[..., d:]`` = fPaSST stream)."""
+        zm = self.proj_m2d(encoded["m2d"])          # [B, N, d]
+        zp = self.proj_fpasst(encoded["fpasst"])    # [B, T, d]
         return torch.cat([align_m2d_to_fpasst(zm, zp.shape[1]), zp], dim=-1)
+
+    def fuse(self, wav: torch.Tensor) -> torch.Tensor:
+        """``wav [B, C, n]`` -> fused frame features ``z [B, T, 2 * d_fused]``."""
+        return self.fuse_encoded(self.encode(wav))
+
+    def forward_encoded(self, encoded: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """:meth:`forward` from :meth:`encode`'s output (projections, fusion and head)."""
+        strong, weak = self.head(self.fuse_encoded(encoded))
+        return {"strong": strong, "weak": weak}
 
     def forward(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``wav [B, 4, n]`` (32 kHz) -> ``{"strong": [B, S, T, C + 1], "weak": [B, S, C + 1]}``
         logits, ``T = ceil(n / 1280)``."""
-        strong, weak = self.head(self.fuse(wav))
-        return {"strong": strong, "weak": weak}
+        return self.forward_encoded(self.encode(wav))
 
     @torch.no_grad()
     def predict(self, wav: torch.Tensor) -> TaggerOutput:

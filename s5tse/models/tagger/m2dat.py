@@ -160,10 +160,18 @@ class M2DATTagger(nn.Module):
             wav = wav[:, self.ref_channel:self.ref_channel + 1]
         return wav
 
+    def encode(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The backbone alone: ``wav [B, 4, n]`` -> ``{"m2d": [B, N, C * D]}`` (what step 1,
+        with a frozen backbone, can compute once)."""
+        return {"m2d": self.m2d.forward_multichannel(self._select_channels(wav))}
+
+    def forward_encoded(self, encoded: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """:meth:`forward` from :meth:`encode`'s output (the head)."""
+        return {"weak": self.head(encoded["m2d"])}
+
     def forward(self, wav: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``wav [B, 4, n]`` -> ``{"weak": [B, S, C + 1]}`` logits."""
-        feats = self.m2d.forward_multichannel(self._select_channels(wav))   # [B, N, C * D]
-        return {"weak": self.head(feats)}
+        return self.forward_encoded(self.encode(wav))
 
     @torch.no_grad()
     def predict(self, wav: torch.Tensor) -> TaggerOutput:

@@ -20,6 +20,7 @@ from s5tse.tasks.tagger import (
     M2DATTaggerModel,
 )
 from s5tse.train.checkpoint import load_checkpoint
+from s5tse.utils.config import ConfigError
 from tests.conftest import DCASE_CLASSES_FILE
 
 SILENCE_INDEX = DCASE2026.silence_index
@@ -311,3 +312,71 @@ def test_tagger_learns_a_batch_instead_of_staying_at_chance(model, mini_data):
     with torch.no_grad():
         _, stats, _ = net(**batch)
     assert float(stats["acc_src"]) >= 50.0, stats
+
+
+# ------------------------------------------------------------------ frozen-feature cache
+@pytest.mark.parametrize("model_cls", [FusionTaggerModel, M2DATTaggerModel])
+def test_encoded_batches_give_the_loss_and_gradients_of_the_audio(model_cls):
+    """Step 1 with ``feature_cache_epochs``: the head trains on the frozen backbones' outputs,
+    computed once; loss, stats and every trainable gradient equal those from the audio (whole
+    10-s clips: shorter crops would give fPaSST a random positional offset in training mode)."""
+    from s5tse.datasets.encoded import ENCODED_PREFIX
+
+    torch.manual_seed(0)
+    model = model_cls(preset="tiny", num_classes=18)
+    for enc in model._encoders():
+        enc.requires_grad_(False)
+    batch = random_batch(n=2, samples=320000)
+    encoded = {ENCODED_PREFIX + k: v for k, v in model.encode_frozen(batch["mixture"]).items()}
+    cached = dict({k: v for k, v in batch.items() if k != "mixture"}, **encoded)
+    assert model.training
+    results = []
+    for b in (batch, cached):
+        torch.manual_seed(1)                          # the same head dropout
+        model.zero_grad()
+        loss, stats, weight = model(**b)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        results.append((loss.detach(), stats, weight, grads))
+    (l1, s1, w1, g1), (l2, s2, w2, g2) = results
+    assert torch.allclose(l1, l2, rtol=1e-5, atol=1e-6) and int(w1) == int(w2) == 2
+    assert {k: float(v) for k, v in s1.items()} == pytest.approx({k: float(v) for k, v in s2.items()}, rel=1e-5)
+    assert g1.keys() == g2.keys() and len(g1) > 0
+    for name in g1:
+        assert torch.allclose(g1[name], g2[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_the_cache_refuses_trainable_backbones_and_bad_values(mini_data, tmp_path):
+    model = FusionTaggerModel(preset="tiny", num_classes=18)
+    model.tagger.m2d.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"needs frozen backbones .* tagger\.fpasst\."):
+        model.encode_frozen(torch.zeros(1, 4, 6400))
+    task = get_task("tagger")
+    with pytest.raises(ConfigError, match="'feature_cache_epochs' must be an integer >= 0"):
+        task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE),
+                                 feature_cache_epochs=-1))
+    with pytest.raises(SystemExit):  # step 2 (trainable blocks) with a cache: one line, exit 1
+        main(["--config", str(TINY_FUSION), "--train_data", str(mini_data),
+              "--valid_data", str(mini_data), "--output_dir", str(tmp_path / "exp"),
+              "--classes", str(DCASE_CLASSES_FILE), "--feature_cache_epochs", "1",
+              "--max_epochs", "1", "--iters_per_epoch", "1", "--batch_size", "2"])
+
+
+def test_training_with_the_cache_encodes_the_pool_once(mini_data, tmp_path):
+    """Three epochs over a pool of two: epoch 3 repeats the mixtures of epoch 1 (in a new
+    order) and validation runs on cached clips; the run is resumable like any other."""
+    out = tmp_path / "exp"
+    args = ["--config", str(TINY_FUSION), "--train_data", str(mini_data),
+            "--valid_data", str(mini_data), "--output_dir", str(out),
+            "--classes", str(DCASE_CLASSES_FILE), "--feature_cache_epochs", "2",
+            "--freeze_param", "[tagger.m2d, tagger.fpasst]",
+            "--max_epochs", "3", "--iters_per_epoch", "2", "--batch_size", "2",
+            "--train_dataset_conf.crop_sec", "1.0", "--num_workers", "0"]
+    main(args)
+    log = (out / "train.log").read_text()
+    assert "encoded the training mixtures of epochs 1-2 once: 8 items" in log
+    assert "encoded the validation set once: 3 items" in log
+    assert "train dataset: EncodedDataset (4 items)" in log
+    state, _ = load_checkpoint(out)
+    assert state["epoch"] == 3 and state["global_step"] == 6
+    assert {"acc_mix", "strong_ce"} <= set(state["reporter"]["history"][3]["valid"])
