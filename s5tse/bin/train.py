@@ -202,7 +202,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         setup_logging(args.log_level)
         build_data = bool(args.train_data) or not task.requires_data
         try:
-            comp = build_components(task, config, "cpu", args.train_data, args.valid_data, build_data)
+            comp = build_components(task, config, "cpu", args.train_data, args.valid_data, build_data,
+                                    wrap_data=False)
         except ConfigError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None

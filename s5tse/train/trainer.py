@@ -160,11 +160,14 @@ def build_components(
     train_data: Optional[str] = None,
     valid_data: Optional[str] = None,
     build_data: bool = True,
+    wrap_data: bool = True,
 ) -> Components:
     """Seed, build the model (on ``device``), freeze, optimizer, scheduler and datasets.
 
     ``config`` must be resolved (:meth:`AbsTask.resolve_config`). The model is seeded with
     ``config["seed"]`` so its initial weights do not depend on anything else.
+    ``wrap_data=False`` (dry runs) leaves out :meth:`AbsTask.wrap_datasets` (e.g. the
+    tagger's feature cache, which encodes its whole pool).
     """
     seed_everything(config["seed"])
     model = task.build_model(config)
@@ -192,8 +195,9 @@ def build_components(
             valid_ds = task.build_valid_dataset(config, valid_data)
         except (DatasetError, SceneError) as exc:
             raise ConfigError(str(exc)) from None
-        train_ds, valid_ds = task.wrap_datasets(config, model, train_ds, valid_ds,
-                                                torch.device(device))
+        if wrap_data:
+            train_ds, valid_ds = task.wrap_datasets(config, model, train_ds, valid_ds,
+                                                    torch.device(device))
     return Components(model, optimizer, scheduler, train_ds, valid_ds, frozen)
 
 
