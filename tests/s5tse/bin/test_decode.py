@@ -125,7 +125,7 @@ def exps(tmp_path_factory):
     """Tagger (constant fusion tiny) and separator (ResUNetK unit) experiment dirs."""
     root = tmp_path_factory.mktemp("exp")
     tagger, n_tag = make_experiment("tagger", TAGGER_YAML, root / "tagger_tiny",
-                                    "valid.acc_mix.ave.pth", edit=constant_fusion_tagger(slot_probs()))
+                                    "valid.loss.ave.pth", edit=constant_fusion_tagger(slot_probs()))
     sep, n_sep = make_experiment("separator", SEPARATOR_YAML, root / "separator_unit",
                                  "valid.sdri.ave.pth", ["--model_conf.preset", "unit"])
     return {"tagger": tagger, "separator": sep, "n_tagger": n_tag, "n_separator": n_sep,

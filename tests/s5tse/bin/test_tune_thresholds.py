@@ -43,7 +43,7 @@ def setup(mini_corpus, tmp_path_factory):
     items = scan_test_set(base / "soundscape", base / "oracle_target")
     root = tmp_path_factory.mktemp("tune")
     write_soundscape_tables(items, root / "valid")
-    tagger, _ = make_experiment("tagger", TAGGER_YAML, root / "tagger", "valid.acc_mix.ave.pth",
+    tagger, _ = make_experiment("tagger", TAGGER_YAML, root / "tagger", "valid.loss.ave.pth",
                                 edit=constant_fusion_tagger(slot_probs(SLOTS)))
     sep, _ = make_experiment("separator", SEPARATOR_YAML, root / "separator",
                              "valid.sdri.ave.pth", ["--model_conf.preset", "unit"],
