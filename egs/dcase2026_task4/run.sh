@@ -355,4 +355,25 @@ if stage_on 7; then
     stage_end 7
 fi
 
+if stage_on 8; then
+    _out=${expdir}/packed
+    read -r -a _sets <<< "${test_sets}"
+    stage_start 8 "Pack each estimated-label system decoded on '${_sets[0]}' for inference -> ${_out}/"
+    _dirs=$(decode_dirs "${_sets[0]}" | grep -v '/decode_oracle[^/]*$' || true)
+    if [ -z "${_dirs}" ]; then
+        nothing_for 8 "no estimated-label decoding directories ${expdir}/*/decode_<tag>_${_sets[0]}; run stage 5"
+    else
+        for _dir in ${_dirs}; do
+            _sys=$(basename "$(dirname "${_dir}")")
+            _labels=$(basename "${_dir}")
+            _labels=${_labels#decode_}
+            # <separator config>+<tagger config>, e.g. lq_sr_corrnet_mini+fusion_mini_pretrained
+            ${python} -m s5tse.bin.pack_model --decode_dir "${_dir}" \
+                --output "${_out}/${_sys#separator_}+${_labels%_"${_sets[0]}"}" --overwrite true
+        done
+        log "Separate your own recordings: ${python} -m s5tse.bin.separate --model ${_out}/<system> --out_dir DIR FILE.wav"
+    fi
+    stage_end 8
+fi
+
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -3,10 +3,13 @@ import json
 import math
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 RECIPE = "egs/dcase2026_task4"
 
@@ -198,7 +201,7 @@ def official_submission_checks(folder, soundscape_dir):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
-    """./run.sh --config conf/ci.conf: stages 0-7 with tiny models, both systems, both label modes."""
+    """./run.sh --config conf/ci.conf: stages 0-8 with tiny models, both systems, both label modes."""
     env = dict(subprocess_env, MINI_CORPUS=str(tmp_path / "mini" / "DCASE2026Task4Dataset"))
     dirs = ["--datadir", str(tmp_path / "data"), "--dumpdir", str(tmp_path / "dump"),
             "--expdir", str(tmp_path / "exp")]
@@ -207,7 +210,7 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
             "--submission_author", "Doe", "--submission_affiliation", "Lab"]
     res = run_recipe(repo_root, env, *args, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
-    for n in range(8):
+    for n in range(9):
         assert re.search(rf"Stage {n} done \[elapsed=\d+s\]", res.stdout), n
     assert len((tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()) == 3
     valid = tmp_path / "dump" / "valid"
@@ -269,6 +272,22 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
         z.extractall(tmp_path / "unzipped")
     wav = (tmp_path / "data" / "test" / "wav.scp").read_text().split("\n")[0].split(" ", 1)[1]
     official_submission_checks(tmp_path / "unzipped" / "Doe_Lab_task4_1", Path(wav).parent)
+
+    # stage 8: one packed model per estimated-label system; separate gives decode's waveforms
+    packed = exp / "packed"
+    assert sorted(p.name for p in packed.iterdir()) == ["lq_sr_corrnet_tiny+fusion_tiny",
+                                                        "resunetk_tiny+m2dat_tiny"]
+    decoded = exp / "separator_resunetk_tiny" / "decode_m2dat_tiny_test"
+    sep = subprocess.run([sys.executable, "-m", "s5tse.bin.separate", "--model",
+                          str(packed / "resunetk_tiny+m2dat_tiny"), "--out_dir", str(tmp_path / "sep"),
+                          wav], cwd=tmp_path, env=dict(env, PYTHONPATH=str(repo_root)),
+                         capture_output=True, text=True, timeout=300)
+    assert sep.returncode == 0, sep.stderr
+    name = Path(wav).stem
+    assert sorted(p.name for p in (tmp_path / "sep").glob("*.wav")) == \
+        sorted(p.name for p in decoded.glob(f"{name}_*.wav"))
+    for p in decoded.glob(f"{name}_*.wav"):
+        assert np.array_equal(sf.read(p)[0], sf.read(tmp_path / "sep" / p.name)[0])
 
     # re-running the synthesis resumes (every scene already rendered), stage 5 re-decodes
     res = run_recipe(repo_root, env, "--config", "conf/ci.conf", *dirs, "--stage", "2", "--stop_stage", "2")
