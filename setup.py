@@ -21,6 +21,7 @@ install_requires = [
     "tensorboard>=2.14,<3",
     "sofar>=1.1,<2",
     "pyroomacoustics>=0.7,<1",
+    "tqdm>=4.66,<5",
 ]
 
 extras_require = {

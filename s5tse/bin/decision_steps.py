@@ -107,6 +107,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.results.show import format_decision_steps
     from s5tse.utils.config import ConfigError, read_config_file
     from s5tse.utils.logging import get_commandline_args, setup_logging
+    from s5tse.utils.progress import set_progress
 
     from s5tse.bin.decode import apply_num_threads, job_range_error, parse_decode_config
 
@@ -128,6 +129,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     if job_error:
         _fail(job_error, 2)
     setup_logging(args.log_level)
+    set_progress(args.progress)
     log.info("%s", get_commandline_args())
     output = Path(args.output)
     if not args.merge:

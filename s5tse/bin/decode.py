@@ -90,6 +90,7 @@ def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentPars
     and data options; shared with ``s5tse.bin.tune_thresholds``."""
     from s5tse.decode.config import DECODE_DEFAULTS
     from s5tse.utils.config import ConfigArgumentParser
+    from s5tse.utils.progress import add_progress_argument
     from s5tse.utils.types import str2bool
 
     parser = ConfigArgumentParser(DECODE_DEFAULTS, prog=prog, description=description,
@@ -103,6 +104,7 @@ def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentPars
     parser.add_argument("--soundscape_dir", default=None, help="folder of <name>.wav mixtures")
     parser.add_argument("--oracle_dir", default=None, help="folder of the oracle targets")
     parser.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    add_progress_argument(parser)
     return parser
 
 
@@ -200,6 +202,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.decode.pipeline import build_decoder, peak_gpu_mb, peak_rss_mb, streaming_info
     from s5tse.utils.config import dump_config
     from s5tse.utils.logging import get_commandline_args, setup_logging
+    from s5tse.utils.progress import progress_bar, set_progress
 
     argv = list(sys.argv[1:] if cmd is None else cmd)
     parser = get_parser()
@@ -208,6 +211,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         sys.stdout.write(dump_config(config))
         return
     setup_logging(args.log_level)
+    set_progress(args.progress)
     log.info("%s", get_commandline_args())
     apply_num_threads(config)
     job_error = job_range_error(args)
@@ -262,14 +266,17 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         entries: List[Dict[str, Any]] = []
         audio = compute = 0.0
         bs = int(config["batch_size"])
-        for start in range(0, len(mine), bs):
-            group = [(it, read_mixture(it.mixture, config["resample"])) for it in mine[start:start + bs]]
-            for res in decoder.decode_batch(group):
-                entries.append(write_item(out, res))
-                audio += res.num_samples / 32000.0
-                compute += res.compute_seconds
-                log.info("%s: %s (%.2f s compute)", res.name,
-                         " ".join(res.bridge.text_labels()), res.compute_seconds)
+        with progress_bar(total=len(mine), desc=f"decode job {args.job}", unit="mixture") as bar:
+            for start in range(0, len(mine), bs):
+                group = [(it, read_mixture(it.mixture, config["resample"]))
+                         for it in mine[start:start + bs]]
+                for res in decoder.decode_batch(group):
+                    entries.append(write_item(out, res))
+                    audio += res.num_samples / 32000.0
+                    compute += res.compute_seconds
+                    log.info("%s: %s (%.2f s compute)", res.name,
+                             " ".join(res.bridge.text_labels()), res.compute_seconds)
+                    bar.update(1)
         info = {
             "job": args.job, "num_jobs": args.num_jobs, "num_items": len(entries),
             "audio_seconds": round(audio, 3), "compute_seconds": round(compute, 3),

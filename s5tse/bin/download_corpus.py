@@ -60,6 +60,7 @@ from s5tse.corpus.zipjoin import (
     is_split_archive,
     join_split_zip,
 )
+from s5tse.utils.progress import add_progress_argument, set_progress
 
 PROG = "download_corpus"
 
@@ -86,6 +87,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="seconds before the first retry (doubled each time, at most 60)")
     parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_progress_argument(parser)
     return parser
 
 
@@ -107,6 +109,7 @@ def _report(root: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     out_dir, extract_dir = Path(args.out_dir), Path(args.extract_dir)
+    set_progress(args.progress)
     progress = not args.quiet
     marker = _done_marker(extract_dir, args.record)
     if marker.is_file():

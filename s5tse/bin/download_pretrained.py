@@ -45,6 +45,7 @@ from s5tse.pretrained import (
     select,
 )
 from s5tse.utils.types import str2bool
+from s5tse.utils.progress import add_progress_argument, set_progress
 
 PROG = "download_pretrained"
 
@@ -72,6 +73,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="seconds before the first retry (doubled each time, at most 60)")
     parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
     parser.add_argument("--quiet", type=str2bool, default=False, help="true: no progress on stderr")
+    add_progress_argument(parser)
     return parser
 
 
@@ -87,6 +89,7 @@ def _report(args, items) -> None:
 
 def run(args: argparse.Namespace) -> int:
     items = select(args.names)
+    set_progress(args.progress)
     progress = not args.quiet
 
     def log(msg: str) -> None:

@@ -52,6 +52,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from s5tse.fileio.json_file import read_json
 from s5tse.simulate.generator import GeneratorConfig
+from s5tse.utils.progress import progress_bar
 
 PROG = "render"
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
@@ -62,6 +63,8 @@ class RenderCliError(ValueError):
 
 
 def get_parser() -> argparse.ArgumentParser:
+    from s5tse.utils.progress import add_progress_argument
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Render scene metadata (official per-mixture JSON) into FOA mixtures "
@@ -131,6 +134,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--metadata_only", action="store_true",
                      help="write the scenes and their tables, render nothing")
+    add_progress_argument(parser)
     return parser
 
 
@@ -343,10 +347,13 @@ def run(args: argparse.Namespace) -> None:
     clipped_scenes = 0
     done = 0
 
+    bar = progress_bar(total=len(todo), desc="render", unit="scene")
+
     def report(result: Tuple[str, int]) -> None:
         nonlocal clipped_scenes, done
         name, clipped = result
         done += 1
+        bar.update(1)
         if clipped:
             clipped_scenes += 1
             logging.warning(
@@ -382,6 +389,7 @@ def run(args: argparse.Namespace) -> None:
                 for fut in futures:
                     fut.cancel()
                 raise
+    bar.close()
     logging.info(
         "done: %d rendered, %d skipped%s",
         len(todo),
@@ -393,9 +401,11 @@ def run(args: argparse.Namespace) -> None:
 def main(cmd: Optional[List[str]] = None) -> None:
     from s5tse.fileio.sound_scp import AudioFormatError
     from s5tse.utils.logging import setup_logging
+    from s5tse.utils.progress import set_progress
 
     args = get_parser().parse_args(cmd)
     setup_logging("INFO")
+    set_progress(args.progress)
     try:
         run(args)
     except (ValueError, OSError, AudioFormatError) as e:  # SceneError, DatasetError, SofaError, ...

@@ -48,6 +48,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def get_parser() -> argparse.ArgumentParser:
+    from s5tse.utils.progress import add_progress_argument
     from s5tse.utils.types import str2bool
 
     parser = _Parser(prog=PROG, description=__doc__,
@@ -67,6 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nj", type=int, default=1, help="worker processes")
     parser.add_argument("--unprocessed_row", type=str2bool, default=False,
                         help="also score the unprocessed mixture with oracle labels (true/false)")
+    add_progress_argument(parser)
     return parser
 
 
@@ -79,9 +81,11 @@ def main(cmd: Optional[List[str]] = None) -> None:
     from s5tse.scoring.official import write_official_results
     from s5tse.scoring.score import format_headline, headline, score_set, write_scores
     from s5tse.utils.logging import get_commandline_args, setup_logging
+    from s5tse.utils.progress import set_progress
 
     args = get_parser().parse_args(cmd)
     setup_logging()
+    set_progress(args.progress)
     logging.info("%s", get_commandline_args())
     if args.data_dir is not None:
         if args.soundscape_dir is not None or args.oracle_dir is not None:

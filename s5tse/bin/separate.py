@@ -48,6 +48,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def get_parser() -> argparse.ArgumentParser:
+    from s5tse.utils.progress import add_progress_argument
     from s5tse.utils.types import str2bool
 
     parser = argparse.ArgumentParser(
@@ -66,6 +67,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="offline | low_latency | long_context | past,present,future "
                              "(default: the pack's)")
     parser.add_argument("--log_level", default="INFO")
+    add_progress_argument(parser)
     return parser
 
 
@@ -108,7 +110,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from s5tse.fileio.sound_scp import write_audio
     from s5tse.inference import SceneSeparator
     from s5tse.packed import PackedModelError
+    from s5tse.utils.progress import progress_bar, set_progress
 
+    set_progress(args.progress)
     out_dir = Path(args.out_dir)
     try:
         items = list_inputs(args.inputs)
@@ -118,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             streaming=args.streaming)
         out_dir.mkdir(parents=True, exist_ok=True)
         done = skipped = 0
-        for name, path in items:
+        for name, path in progress_bar(items, desc="separate", unit="file"):
             record = out_dir / f"{name}.json"
             if record.exists():
                 skipped += 1

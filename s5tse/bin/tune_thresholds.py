@@ -95,6 +95,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                                    tune_thresholds)
     from s5tse.utils.config import ConfigError, dump_config, save_config
     from s5tse.utils.logging import get_commandline_args, setup_logging
+    from s5tse.utils.progress import set_progress
 
     from s5tse.bin.decode import parse_decode_config
 
@@ -106,6 +107,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         sys.stdout.write(dump_config(config))
         return
     setup_logging(args.log_level)
+    set_progress(args.progress)
     log.info("%s", get_commandline_args())
     if args.use_oracle_labels:
         _fail("--use_oracle_labels true has no thresholds to tune", 2)

@@ -177,10 +177,17 @@ def _human(n: float) -> str:
 
 
 class _Progress:
+    """Progress of one download: a tqdm bar when stderr is a terminal
+    (:mod:`s5tse.utils.progress`), else a line every ``interval`` seconds."""
+
     def __init__(self, name: str, total: Optional[int], enabled: bool, interval: float):
+        from s5tse.utils.progress import progress_bar, progress_enabled
+
         self.name, self.total, self.enabled, self.interval = name, total, enabled, interval
         self.t0 = self.last = time.monotonic()
         self.start_bytes: Optional[int] = None
+        self.bar = (progress_bar(total=total, desc=name, unit="B", unit_scale=True,
+                                 unit_divisor=1024) if enabled and progress_enabled() else None)
 
     def begin(self, done: int) -> None:
         """Called when the first attempt starts receiving data at byte ``done``."""
@@ -189,6 +196,11 @@ class _Progress:
 
     def update(self, done: int, final: bool = False) -> None:
         if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if final:
+                self.bar.close()
             return
         now = time.monotonic()
         self.begin(done)

@@ -50,6 +50,7 @@ from s5tse.bridge import Bridge, BridgeOutput
 from s5tse.decode.inputs import DecodeItem, read_mixture, read_references
 from s5tse.decode.runner import Decoder
 from s5tse.labels import SILENCE
+from s5tse.utils.progress import progress_bar
 
 __all__ = ["GridRow", "threshold_grid", "parse_grid", "tune_thresholds", "tune_class_thresholds",
            "select_best", "select_single_threshold", "decision_steps", "decision_step_results",
@@ -204,7 +205,7 @@ def tune_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_values:
     results: Dict[Tuple[float, float], list] = {pt: [] for pt in grid}
     reported: Dict[Tuple[float, float], int] = {pt: 0 for pt in grid}
     num_sep = 0
-    for n_item, item in enumerate(items, start=1):
+    for n_item, item in enumerate(progress_bar(items, desc="threshold grid", unit="mixture"), start=1):
         x, mix0, refs, pred = _item_inputs(decoder, item, resample)
         cache: Dict[Tuple, Tuple[list, dict]] = {}
         for tq in taus_q:
@@ -249,7 +250,7 @@ def tune_class_thresholds(decoder: Decoder, items: Sequence[DecodeItem], query_t
     values = sorted({float(v) for v in report_values if v >= query_threshold} | {report_threshold})
     if tables is None:
         tables = []    # per mixture: (slots [(k, label, confidence)], {subset: result})
-        for n_item, item in enumerate(items, start=1):
+        for n_item, item in enumerate(progress_bar(items, desc="per-class", unit="mixture"), start=1):
             x, mix0, refs, pred = _item_inputs(decoder, item, resample)
             q = _query(decoder, pred, query_threshold, frame_threshold, x.shape[-1])
             tables.append(_subset_table(decoder, q, decoder.separate(x, q), mix0, refs))
@@ -326,7 +327,7 @@ def decision_step_results(decoder: Decoder, items: Sequence[DecodeItem],
             base.query_hop, classes=base.classes, argmax=argmax,
             class_report_thresholds=step.get("class_report_thresholds") or None))
     out: Dict[str, List[StepResult]] = {}
-    for n_item, item in enumerate(items, start=1):
+    for n_item, item in enumerate(progress_bar(items, desc="decision steps", unit="mixture"), start=1):
         x, mix0, refs, pred = _item_inputs(decoder, item, resample)
         cache: Dict[Tuple, np.ndarray] = {}
         out[item.name] = []

@@ -48,6 +48,7 @@ from s5tse.metrics.capi import (
 )
 from s5tse.metrics.labels import acc_mix, acc_src
 from s5tse.scoring.io import LoadedItem, ScoringItem, load_item
+from s5tse.utils.progress import progress_bar
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -264,12 +265,13 @@ def score_set(
     if not jobs:
         raise ValueError("no soundscapes to score")
     nj = min(nj, len(jobs))
+    bar = dict(total=len(jobs), desc="score", unit="soundscape")
     if nj == 1:
-        outputs = [_score_job(job) for job in jobs]
+        outputs = [_score_job(job) for job in progress_bar(jobs, **bar)]
     else:
         chunk = max(1, min(16, len(jobs) // (4 * nj)))
         with multiprocessing.get_context().Pool(nj) as pool:
-            outputs = list(pool.imap(_score_job, jobs, chunksize=chunk))
+            outputs = list(progress_bar(pool.imap(_score_job, jobs, chunksize=chunk), **bar))
     result = summarize((out[0] for out in outputs), classes)
     if unprocessed:
         result.unprocessed = summarize((out[1] for out in outputs), classes)

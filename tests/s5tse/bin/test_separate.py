@@ -157,12 +157,14 @@ def test_cli_writes_what_decode_wrote_and_resumes(packed, decoded, data_dir, cap
         assert rec["input"] == path and rec["num_samples"] == sf.info(path).frames
         assert [(s["label"], s["confidence"]) for s in rec["sources"]] == [("Cough", 0.9), ("Pour", 0.6)]
         assert rec["rtf"] > 0
-    # a rerun skips what is done; a deleted record is redone
+    assert "separate:" not in err.replace("separate: error", "")   # no bar off a terminal
+    # a rerun skips what is done; a deleted record is redone (with a bar: --progress true)
     first = sorted(items)[0]
     (out / f"{first}.json").unlink()
-    status, stdout, err = separate(["--model", str(packed), "--out_dir", str(out),
+    status, stdout, err = separate(["--model", str(packed), "--out_dir", str(out), "--progress", "true",
                                     str(data_dir / "wav.scp")], capsys)
-    assert status == 0 and f"1 input(s) separated" in stdout and f"{len(items) - 1} already done" in stdout
+    assert status == 0 and "1 input(s) separated" in stdout and f"{len(items) - 1} already done" in stdout
+    assert f"separate: 100%" in err and f"{len(items)}/{len(items)}" in err
 
 
 def test_cli_bad_and_silent_inputs(packed, capsys, tmp_path):
