@@ -192,3 +192,32 @@ def test_cli_bad_and_silent_inputs(packed, capsys, tmp_path):
                                     str(silent.parent)], capsys)
     assert status == 0, err
     assert not (tmp_path / "q").exists() or not any((tmp_path / "q").iterdir())
+
+
+def test_a_long_input_is_separated_in_bounded_windows(packed):
+    """40 s through the API: the separator never sees more than one streaming window
+    (past + present + future of the pack's long_context), so its working memory does not grow
+    with the input; the output keeps the input's length. 16 kHz input needs resample=True."""
+    from s5tse import SceneSeparator
+    from s5tse.decode.inputs import DecodeInputError
+    from s5tse.streaming.chunked import model_hop
+    from s5tse.streaming.config import resolve_streaming_config
+
+    model = SceneSeparator.from_pretrained(packed)
+    decoder = model._decoder(model.config)
+    seen = []
+    hook = decoder.separator.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
+    try:
+        x = 0.01 * np.random.default_rng(1).standard_normal((4, 40 * 32000)).astype(np.float32)
+        sources = model(x, sample_rate=32000)
+    finally:
+        hook.remove()
+    hop = model_hop(decoder.separator)
+    cfg = resolve_streaming_config(model.config["streaming"]).for_hop(hop)
+    assert len(seen) > 1 and max(seen) <= (cfg.past + cfg.present + cfg.future) * hop
+    assert [s.label for s in sources] == ["Cough", "Pour"]
+    assert all(s.waveform.shape == (40 * 32000,) for s in sources)
+    assert sources[0].spans == [(0.0, 40.0)]       # the constant Cough track: p = 0.8 on every frame
+    with pytest.raises(DecodeInputError, match="16000 Hz, expected 32000"):
+        model(x[:, :16000], sample_rate=16000)
+    assert model(x[:, :16000], sample_rate=16000, resample=True)[0].waveform.shape == (32000,)
