@@ -25,6 +25,7 @@ install_requires = [
 ]
 
 extras_require = {
+    "hub": ["huggingface_hub>=0.20,<2"],     # SceneSeparator.from_pretrained("owner/name")
     "dev": [
         "pytest>=7.4,<10",
         "pytest-timeout>=2.2,<3",
