@@ -21,7 +21,7 @@ from s5tse.bin.decode import main as decode_main
 from s5tse.bin.pack_model import main as pack_main
 from s5tse.bin.separate import main as separate_main
 from tests.s5tse.bin.helpers import run_cli
-from tests.s5tse.bin.test_decode import base_args, data_dir, exps, test_set  # noqa: F401 (fixtures)
+from tests.s5tse.bin.test_decode import base_args, exps, test_set  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,6 +34,19 @@ def error_line(err, prog):
     lines = [ln for ln in err.splitlines() if ln.startswith(f"{prog}: error:")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+@pytest.fixture(scope="module")
+def data_dir(test_set, tmp_path_factory):  # noqa: F811
+    """Kaldi tables of the first two mini test mixtures."""
+    from s5tse.corpus.dcase import DCASE2026
+    from s5tse.corpus.prepare import write_soundscape_tables
+    from s5tse.corpus.testset import scan_test_set
+
+    out = tmp_path_factory.mktemp("data2") / "test"
+    write_soundscape_tables(scan_test_set(*test_set)[:2], out)
+    DCASE2026.write(out.parent / "lang" / "classes.txt")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +208,7 @@ def test_cli_bad_and_silent_inputs(packed, capsys, tmp_path):
 
 
 def test_a_long_input_is_separated_in_bounded_windows(packed):
-    """40 s through the API: the separator never sees more than one streaming window
+    """24 s through the API: the separator never sees more than one streaming window
     (past + present + future of the pack's long_context), so its working memory does not grow
     with the input; the output keeps the input's length. 16 kHz input needs resample=True."""
     from s5tse import SceneSeparator
@@ -208,7 +221,7 @@ def test_a_long_input_is_separated_in_bounded_windows(packed):
     seen = []
     hook = decoder.separator.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
     try:
-        x = 0.01 * np.random.default_rng(1).standard_normal((4, 40 * 32000)).astype(np.float32)
+        x = 0.01 * np.random.default_rng(1).standard_normal((4, 24 * 32000)).astype(np.float32)
         sources = model(x, sample_rate=32000)
     finally:
         hook.remove()
@@ -216,8 +229,8 @@ def test_a_long_input_is_separated_in_bounded_windows(packed):
     cfg = resolve_streaming_config(model.config["streaming"]).for_hop(hop)
     assert len(seen) > 1 and max(seen) <= (cfg.past + cfg.present + cfg.future) * hop
     assert [s.label for s in sources] == ["Cough", "Pour"]
-    assert all(s.waveform.shape == (40 * 32000,) for s in sources)
-    assert sources[0].spans == [(0.0, 40.0)]       # the constant Cough track: p = 0.8 on every frame
+    assert all(s.waveform.shape == (24 * 32000,) for s in sources)
+    assert sources[0].spans == [(0.0, 24.0)]       # the constant Cough track: p = 0.8 on every frame
     with pytest.raises(DecodeInputError, match="16000 Hz, expected 32000"):
         model(x[:, :16000], sample_rate=16000)
     assert model(x[:, :16000], sample_rate=16000, resample=True)[0].waveform.shape == (32000,)
