@@ -254,10 +254,10 @@ def test_short_training_run(mini_data, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def overfit_batch(mini_data):
-    """Four 2-s training crops of the mini corpus (targets present in two of them), collated."""
+    """Four 1-s training crops of the mini corpus (targets present in some of them), collated."""
     task = get_task("tagger")
     config = task.resolve_config(dict(task.defaults(), classes=str(DCASE_CLASSES_FILE), train_dataset_conf={
-        "crop_sec": 2.0, "generator": {"nevent_range": [1, 3]}}))
+        "crop_sec": 1.0, "generator": {"nevent_range": [1, 3]}}))
     ds = task.build_train_dataset(config, str(mini_data), num_items=4)
     return collate_scenes([ds[i] for i in range(4)])
 
