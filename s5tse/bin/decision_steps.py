@@ -43,16 +43,17 @@ import logging
 import os
 import sys
 from dataclasses import astuple
+from functools import partial
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
+
+from s5tse.utils.cli import fail
 
 PROG = "decision_steps"
 log = logging.getLogger(PROG)
 
 
-def _fail(message: str, status: int = 1) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(status)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser():

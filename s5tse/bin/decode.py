@@ -57,17 +57,18 @@ import os
 import re
 import sys
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from s5tse.utils.cli import fail
 
 PROG = "decode"
 log = logging.getLogger(PROG)
 _DIR_RE = re.compile(r"^decode_(.+)_([^_]+)$")
 
 
-def _fail(message: str, status: int = 1) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(status)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -23,16 +23,16 @@ Layout and checks: :mod:`s5tse.packed`. An existing output is refused unless
 from __future__ import annotations
 
 import argparse
-import sys
+from functools import partial
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
+
+from s5tse.utils.cli import fail
 
 PROG = "pack_model"
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(1)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+from functools import partial
 from pathlib import Path
 from typing import List, NoReturn, Optional
+
+from s5tse.utils.cli import fail
 
 PROG = "score"
 UNPROCESSED_ROW = "unprocessed mixture (oracle labels)"
@@ -42,9 +44,7 @@ class _Parser(argparse.ArgumentParser):
         _fail(message)
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(1)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser() -> argparse.ArgumentParser:

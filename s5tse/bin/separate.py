@@ -33,18 +33,18 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
+from functools import partial
 from pathlib import Path
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
+
+from s5tse.utils.cli import fail
 
 PROG = "separate"
 log = logging.getLogger(PROG)
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(1)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser() -> argparse.ArgumentParser:

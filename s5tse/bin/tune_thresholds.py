@@ -42,16 +42,17 @@ import argparse
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
+
+from s5tse.utils.cli import fail
 
 PROG = "tune_thresholds"
 log = logging.getLogger(PROG)
 
 
-def _fail(message: str, status: int = 1) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(status)
+_fail = partial(fail, PROG)   # _fail(message, status=1): one line on stderr, exit
 
 
 def get_parser() -> argparse.ArgumentParser:
