@@ -78,6 +78,16 @@ if [ $# -ne 0 ]; then
     usage >&2
     exit 2
 fi
+usage_error() { echo "$0: error: $*" >&2; usage >&2; exit 2; }
+for _opt in stage stop_stage nj submission_number num_nodes; do
+    [[ "${!_opt}" =~ ^[0-9]+$ ]] || usage_error "--${_opt} must be a non-negative integer, got '${!_opt}'"
+done
+[ "${nj}" -ge 1 ] || usage_error "--nj must be at least 1, got ${nj}"
+[ "${num_nodes}" -ge 1 ] || usage_error "--num_nodes must be at least 1, got ${num_nodes}"
+last_stage=8
+if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt "${last_stage}" ]; then
+    usage_error "--stage ${stage} --stop_stage ${stop_stage} runs no stage (the stages are 0-${last_stage})"
+fi
 
 # One-command set-up: create the venv on first use.
 [ -x ../../tools/venv/bin/python ] || ../../tools/install.sh

@@ -115,15 +115,20 @@ def test_ci_profile_writes_only_under_ci(repo_root, subprocess_env):
     assert out[0] == "/elsewhere/DCASE2026Task4Dataset"
 
 
-def test_stage_range_outside_runs_nothing(repo_root, subprocess_env, tmp_path):
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "1", "--stop_stage", "0"], "--stage 1 --stop_stage 0 runs no stage (the stages are 0-8)"),
+    (["--stage", "9"], "--stage 9 --stop_stage 100 runs no stage"),
+    (["--stage", "abc"], "--stage must be a non-negative integer, got 'abc'"),
+    (["--stop_stage", "-1"], "--stop_stage must be a non-negative integer, got '-1'"),
+    (["--nj", "0"], "--nj must be at least 1, got 0"),
+    (["--nj", "two"], "--nj must be a non-negative integer, got 'two'"),
+])
+def test_bad_stage_ranges_and_counts_are_usage_errors(repo_root, subprocess_env, tmp_path, args, message):
     expdir = tmp_path / "exp"
-    res = run_recipe(
-        repo_root, subprocess_env,
-        "--stage", "1", "--stop_stage", "0", "--expdir", str(expdir),
-    )
-    assert res.returncode == 0, res.stderr
-    assert "Stage" not in res.stdout.replace("--stop_stage", "")
-    assert not (expdir / "env_info.txt").exists()
+    res = run_recipe(repo_root, subprocess_env, *args, "--expdir", str(expdir))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr and "Options (default in brackets):" in res.stderr
+    assert "Successfully finished" not in res.stdout and not expdir.exists()
 
 
 def table_rows(results_md):
