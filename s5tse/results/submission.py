@@ -374,6 +374,9 @@ def plan_submission(
                 decode_info = None
             elif not (isinstance(nparams, int) and not isinstance(nparams, bool) and nparams > 0):
                 problems.append(f"{info_path}: 'nparams' must be a positive integer, got {nparams!r}")
+            if isinstance(decode_info, dict) and decode_info.get("use_oracle_labels"):
+                problems.append(f"{info_path}: decoded with the reference (oracle) labels; a "
+                                "submission must use the system's own labels")
         if classes is None and isinstance(decode_info, dict) and decode_info.get("classes"):
             try:
                 classes = ClassInventory(decode_info["classes"], where=f"{info_path}: classes")

@@ -202,6 +202,13 @@ def test_structure_problems(tmp_path, setup):
     _find(problems, "decode_info.json", "'nparams' must be a positive integer")
 
 
+def test_an_oracle_label_decoding_is_refused(tmp_path, setup):
+    ddir, sdir, _, decode_info = setup
+    write_json(ddir / "decode_info.json", dict(decode_info, use_oracle_labels=True))
+    _find(problems_of(tmp_path, ddir, sdir), "decode_info.json",
+          "decoded with the reference (oracle) labels")
+
+
 def test_missing_files(tmp_path, setup):
     ddir, sdir, _, _ = setup
     (ddir / "probabilities.json").unlink()
