@@ -67,6 +67,13 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> Any:
         raise FileNotFoundError(f"{p}: checkpoint file not found")
     if os.path.getsize(p) == 0:
         raise CheckpointError(f"{p}: empty file, not a PyTorch checkpoint")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip (PK\x03\x04); the legacy format starts with a pickle (protocol
+    # byte 0x80); anything else is another kind of file
+    if not head.startswith(b"PK\x03\x04") and head[:1] != b"\x80":
+        raise CheckpointError(f"{p}: not a PyTorch checkpoint (neither a zip nor a pickle; "
+                              f"starts with {head!r})")
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ...

@@ -52,8 +52,12 @@ def test_truncated_empty_garbage_and_missing_files(tmp_path):
         load_checkpoint_file(empty)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a checkpoint at all\n" * 10)
-    with pytest.raises(CheckpointError, match=r"junk\.pth: cannot read"):
+    with pytest.raises(CheckpointError, match=r"junk\.pth: not a PyTorch checkpoint \(neither a zip "
+                                              r"nor a pickle; starts with b'this'\)"):
         load_checkpoint_file(junk)
+    legacy = tmp_path / "legacy.pth"   # the pre-zip format still loads
+    torch.save({"w": torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_checkpoint_file(legacy)["w"], torch.ones(2))
     with pytest.raises(FileNotFoundError, match="nothere.pth"):
         load_checkpoint_file(tmp_path / "nothere.pth")
 
