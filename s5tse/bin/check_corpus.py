@@ -62,4 +62,6 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from s5tse.utils.cli import run_main
+
+    sys.exit(run_main(main))

@@ -68,4 +68,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from s5tse.utils.cli import run_main
+
+    run_main(main)

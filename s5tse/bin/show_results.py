@@ -66,4 +66,6 @@ def main(cmd: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from s5tse.utils.cli import run_main
+
+    run_main(main)

@@ -155,4 +155,6 @@ def contract(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from s5tse.utils.cli import run_main
+
+    run_main(main)
