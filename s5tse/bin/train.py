@@ -40,7 +40,11 @@ Resume: with ``--resume true`` (default) a re-run continues from ``checkpoint.pt
 (exactly: same final weights as an uninterrupted run on CPU). A resolved config that
 differs from the saved ``config.yaml`` is refused (the error names the keys) unless
 ``--allow_config_change true``; ``num_workers`` and ``log_interval`` may always change.
-``--resume false`` starts from scratch in the same folder (old files are overwritten).
+``--resume false`` on a folder that holds a run (``checkpoint.pth``) is refused unless
+``--overwrite true``, which first removes that run's weight files and TensorBoard logs (so old
+and new checkpoints never mix). ``config.yaml`` is written once the model and the data have
+been built, so a run that fails on bad inputs leaves none behind. Temporary files of a write
+that was killed half-way (``.<name>.<random>.tmp<suffix>``) are removed at start.
 
 Exit status: 0 done, 1 training error (one ``train: error:`` line, details in train.log),
 2 usage/config error.
@@ -111,6 +115,8 @@ def get_parser(defaults: Optional[dict] = None) -> argparse.ArgumentParser:
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs per node (0: CPU)")
     parser.add_argument("--resume", type=str2bool, default=True,
                         help="continue from output_dir/checkpoint.pth if present")
+    parser.add_argument("--overwrite", type=str2bool, default=False,
+                        help="with --resume false: remove the run already in output_dir first")
     parser.add_argument("--allow_config_change", type=str2bool, default=False,
                         help="resume even if the config differs from output_dir/config.yaml")
     parser.add_argument("--dry_run", type=str2bool, nargs="?", const=True, default=False,
@@ -192,7 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     import torch
 
-    from s5tse.train.checkpoint import CONFIG, CheckpointError
+    from s5tse.fileio.atomic import stale_temporaries
+    from s5tse.train.checkpoint import CONFIG, CheckpointError, remove_run
     from s5tse.train.distributed import DistContext, DistributedSetupError, cleanup, init_distributed
     from s5tse.train.trainer import Trainer, TrainingError, build_components, describe_components
     from s5tse.utils.env_info import collect_env_info, format_env_info
@@ -214,6 +221,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
 
     output_dir = Path(args.output_dir)
+    if not args.resume and (output_dir / "checkpoint.pth").exists() and not args.overwrite:
+        print(f"{PROG}: error: {output_dir} holds a training run (checkpoint.pth); --resume false "
+              "would mix its checkpoints with the new run's: pass --overwrite true to remove "
+              "them first, or choose another --output_dir", file=sys.stderr)
+        raise SystemExit(2)
     ctx = DistContext()
     log_file = output_dir / "train.log"
     try:
@@ -225,14 +237,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 log.info("%s", line)
         torch.backends.cudnn.deterministic = config["cudnn_deterministic"]
         torch.backends.cudnn.benchmark = config["cudnn_benchmark"]
+        if ctx.is_main:
+            for tmp in stale_temporaries(output_dir):
+                log.warning("removing %s: the temporary file of a write that was killed", tmp)
+                tmp.unlink()
         if args.resume:
             check_saved_config(output_dir, config, args.allow_config_change, ctx.is_main)
-        elif (output_dir / "checkpoint.pth").exists():
-            log.warning("--resume false: starting from scratch; files in %s are overwritten", output_dir)
-        if ctx.is_main:
-            save_config(config, output_dir / CONFIG)
+        elif (output_dir / "checkpoint.pth").exists() and ctx.is_main:  # --overwrite true
+            removed = remove_run(output_dir)
+            log.warning("--resume false --overwrite true: removed the earlier run's %d file(s) "
+                        "from %s", removed, output_dir)
         log.info("experiment dir: %s (world size %d, device %s)", output_dir, ctx.world_size, ctx.device)
         comp = build_components(task, config, ctx.device, args.train_data, args.valid_data)
+        if ctx.is_main:  # only now that the model and the data are built
+            save_config(config, output_dir / CONFIG)
         for line in describe_components(task, config, comp).splitlines():
             log.info("%s", line)
         log.debug("model:\n%s", comp.model)

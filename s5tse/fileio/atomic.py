@@ -13,10 +13,11 @@ so that ``os.replace`` is a same-filesystem rename.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional, Union
+from typing import IO, Callable, Iterator, List, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -121,3 +122,20 @@ def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Non
     """Write ``text`` to ``path`` atomically (``\\n`` line endings)."""
     with atomic_write(path, "w", encoding=encoding) as f:
         f.write(text)
+
+
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?$")
+
+
+def stale_temporaries(directory: PathLike) -> List[Path]:
+    """Temporary files that :func:`atomic_path` left in ``directory`` because the process was
+    killed before the rename (``.<name>.<8 random>.tmp<suffix of name>``), sorted."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in d.iterdir():
+        m = _TEMP_RE.match(p.name)
+        if m and p.is_file() and (m.group("suffix") or "") == Path(m.group("name")).suffix:
+            out.append(p)
+    return sorted(out)

@@ -177,6 +177,22 @@ def purge_epochs(output_dir: PathLike, current_epoch: int, keep: Sequence[int]) 
 
 
 # ----------------------------------------------------------------------------- reads
+def remove_run(output_dir: PathLike) -> int:
+    """Remove a training run's outputs from ``output_dir``: every ``*.pth`` (checkpoints,
+    epochs, best and averaged weights), ``config.prev.yaml`` and ``tensorboard/``; logs and
+    ``config.yaml`` stay (the new run appends / rewrites them). Returns the files removed."""
+    out = Path(output_dir)
+    files = [p for p in out.glob("*.pth") if p.is_file() or p.is_symlink()]
+    files += [p for p in (out / "config.prev.yaml",) if p.exists()]
+    for p in files:
+        p.unlink()
+    board = out / "tensorboard"
+    if board.is_dir():
+        files += [p for p in board.rglob("*") if p.is_file()]
+        shutil.rmtree(board)
+    return len(files)
+
+
 def _load(path: Path, map_location: Any) -> Dict[str, Any]:
     state = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(state, dict) or "model" not in state or "epoch" not in state:

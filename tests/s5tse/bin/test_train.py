@@ -125,6 +125,43 @@ def test_config_change_is_refused_unless_allowed(tmp_path, capsys):
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["max_epochs"] == 2
 
 
+def test_resume_false_on_a_run_needs_overwrite_which_removes_it(tmp_path, capsys):
+    run_main(tmp_path, "--max_epochs", "2")
+    assert (tmp_path / "2epoch.pth").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run_main(tmp_path, "--max_epochs", "1", "--resume", "false")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("train: error: ") and "holds a training run (checkpoint.pth)" in err \
+        and "--overwrite true" in err
+    run_main(tmp_path, "--max_epochs", "1", "--resume", "false", "--overwrite", "true")
+    assert not (tmp_path / "2epoch.pth").exists()                 # nothing of the old run left
+    assert load_checkpoint(tmp_path)[0]["epoch"] == 1
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["max_epochs"] == 1
+
+
+def test_stale_temporaries_are_removed_and_config_waits_for_valid_inputs(tmp_path, capsys):
+    from s5tse.fileio.atomic import atomic_path, stale_temporaries
+
+    tmp_path.mkdir(exist_ok=True)
+    stale = tmp_path / ".checkpoint.pth.ab12cd34.tmp.pth"       # a write killed before its rename
+    stale.write_bytes(b"half")
+    keep = tmp_path / ".hidden.txt"
+    keep.write_text("x")
+    with atomic_path(tmp_path / "x.wav") as tmp:                # the names atomic_path makes match
+        assert stale_temporaries(tmp_path) == sorted([Path(tmp), stale])
+    run_main(tmp_path, "--max_epochs", "1")
+    assert not stale.exists() and keep.exists()
+    assert "the temporary file of a write that was killed" in (tmp_path / "train.log").read_text()
+    # a run that fails on its inputs leaves no config.yaml (the fixed rerun is no config change)
+    bad = tmp_path / "bad"
+    with pytest.raises(SystemExit):
+        main(["--task", "tagger", "--classes", str(DCASE_CLASSES_FILE), "--output_dir", str(bad),
+              "--train_data", str(tmp_path / "missing"), "--valid_data", str(tmp_path / "missing")])
+    assert not (bad / "config.yaml").exists()
+
+
 def test_corrupt_checkpoint_resumes_from_prev(tmp_path, capsys):
     run_main(tmp_path / "ref", "--max_epochs", "2")
     out = tmp_path / "run"
