@@ -52,6 +52,7 @@ Exit status: 0 done, 1 training error (one ``train: error:`` line, details in tr
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import shutil
 import sys
@@ -181,6 +182,22 @@ def check_saved_config(output_dir: Path, config: dict, allow_change: bool, is_ma
     log.warning("config changed (%s); the old one is kept as config.prev.yaml", named)
 
 
+def without_missing_weights(config: dict) -> dict:
+    """For ``--dry_run``: ``model_conf`` weight files that are not here (published weights not
+    downloaded yet, a previous step not run) are dropped with a warning naming each, so the
+    model is built with random weights and the config can be checked before any download."""
+    from s5tse.tasks.abs_task import INIT_FILE_KEYS
+
+    conf = dict(config.get("model_conf") or {})
+    missing = {k: v for k, v in conf.items()
+               if k in INIT_FILE_KEYS and v and not os.path.isfile(str(v))}
+    for key, path in missing.items():
+        log.warning("dry run: model_conf.%s: %s is not here; building with random weights",
+                    key, path)
+        conf[key] = None
+    return dict(config, model_conf=conf) if missing else config
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point (see the module docstring). Raises SystemExit on errors."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -207,6 +224,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     if args.dry_run:
         setup_logging(args.log_level)
+        config = without_missing_weights(config)
         build_data = bool(args.train_data) or not task.requires_data
         try:
             comp = build_components(task, config, "cpu", args.train_data, args.valid_data, build_data,

@@ -27,6 +27,7 @@ from typing import Any, Dict, Union
 import torch
 
 from s5tse.labels import ClassInventory, InventoryError
+from s5tse.tasks.abs_task import INIT_FILE_KEYS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -38,9 +39,6 @@ STAGE_OF = {"pretrain": "stage 3 (encoder pre-training)", "tagger": "stage 3 (ta
 #: The attribute of the task's wrapper holding the network of each role (the pre-training
 #: models are their own network: encoder + heads).
 _NETWORK_ATTR = {"pretrain": None, "tagger": "tagger", "separator": "separator"}
-#: ``model_conf`` keys naming files that only initialise training (published tagger
-#: backbones, step-1 weights, SR_CorrNet_SS weights); the checkpoint replaces them.
-_TRAINING_ONLY_FILES = ("m2d_weights", "fpasst_weights", "init_weights", "init_sr_corrnet_ss")
 
 
 class ModelLoadError(ValueError):
@@ -139,7 +137,7 @@ def load_experiment(exp_dir: PathLike, checkpoint: PathLike, role: str) -> Loade
         raise ModelLoadError(str(exc)) from None
     build_cfg = copy.deepcopy(config)
     conf = dict(build_cfg.get("model_conf") or {})
-    for key in _TRAINING_ONLY_FILES:
+    for key in INIT_FILE_KEYS:
         if conf.get(key):
             conf[key] = None
     build_cfg["model_conf"] = conf

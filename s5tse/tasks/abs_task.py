@@ -46,9 +46,15 @@ from s5tse.utils.config import ConfigError, OpenDict
 __all__ = [
     "AbsTask",
     "Choice",
+    "INIT_FILE_KEYS",
     "TRAIN_DATASET_INJECTED",
     "VALID_DATASET_INJECTED",
 ]
+
+#: ``model_conf`` keys naming files that only initialise training (published tagger backbones,
+#: step-1 weights, SR_CorrNet_SS weights): a trained checkpoint replaces them, and a dry run
+#: without them builds random weights.
+INIT_FILE_KEYS = ("m2d_weights", "fpasst_weights", "init_weights", "init_sr_corrnet_ss")
 
 # Keyword arguments the engine passes to dataset classes (never from the config).
 TRAIN_DATASET_INJECTED = ("data_dir", "split", "seed", "num_items")
