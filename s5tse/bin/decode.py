@@ -190,7 +190,13 @@ def set_and_tag(args: argparse.Namespace) -> Tuple[str, str]:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    from s5tse.decode.inputs import DecodeInputError, job_share, list_items, read_mixture
+    from s5tse.decode.inputs import (
+        DecodeInputError,
+        check_mixtures,
+        job_share,
+        list_items,
+        read_mixture,
+    )
     from s5tse.decode.models import ModelLoadError, experiment_classes
     from s5tse.labels import InventoryError, find_inventory
     from s5tse.decode.outputs import (
@@ -242,6 +248,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             return
         mine = job_share(items, args.job, args.num_jobs)
         prepare_output_dir(out, [it.name for it in mine], args.job, args.overwrite, clean=False)
+        check_mixtures(mine, config["resample"])     # a bad file stops the job before any work
         decoder, sep, tag_exp = build_decoder(config, args.separator_exp, args.tagger_exp,
                                               args.use_oracle_labels)
         resolved = dict(config)

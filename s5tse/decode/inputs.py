@@ -109,7 +109,18 @@ def list_items(data_dir: Optional[PathLike] = None, soundscape_dir: Optional[Pat
         raise DecodeInputError(" ".join(str(exc).split()) or type(exc).__name__) from None
     if not items:
         raise DecodeInputError(f"{data_dir or soundscape_dir}: no mixtures to decode")
+    for item in items:
+        if any(c.isspace() for c in item.name):
+            raise DecodeInputError(f"{item.mixture}: the soundscape name {item.name!r} contains "
+                                   "whitespace, which a Kaldi text line cannot hold; rename it")
     return items
+
+
+def check_mixtures(items: Sequence[DecodeItem], resample: bool = False) -> None:
+    """Read every mixture once with :func:`read_mixture`'s checks, so that a bad file stops a
+    job before the models run rather than half-way through it (DecodeInputError naming it)."""
+    for item in items:
+        read_mixture(item.mixture, resample)
 
 
 def job_share(items: Sequence[DecodeItem], job: int, num_jobs: int) -> List[DecodeItem]:

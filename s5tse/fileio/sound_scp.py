@@ -72,6 +72,46 @@ def _soundfile_message(e: Exception) -> str:
     return msg.split(": ", 1)[1] if msg.startswith("Error opening") and ": " in msg else msg
 
 
+def _wav_shortfall(source: Union[str, io.BytesIO]) -> Optional[Tuple[int, int]]:
+    """For a RIFF/WAVE file whose ``data`` chunk promises more bytes than the file holds:
+    ``(frames promised, frames present)``; None for complete WAVs and other formats.
+    (libsndfile silently reads such a cut file as a shorter one.)"""
+    import struct
+
+    if isinstance(source, io.BytesIO):
+        f, size = io.BytesIO(source.getbuffer()), len(source.getbuffer())
+    else:
+        f, size = open(source, "rb"), os.path.getsize(source)
+    with f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = f.read(csize)
+                block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else 0
+                f.seek(csize % 2, 1)
+            elif cid == b"data":
+                present = size - f.tell()
+                if csize in (0, 0xFFFFFFFF) or csize <= present or block_align <= 0:
+                    return None   # complete, or a streamed header without a size
+                return csize // block_align, present // block_align
+            else:
+                f.seek(csize + csize % 2, 1)
+
+
+def _check_complete(entry: str, source: Union[str, io.BytesIO]) -> None:
+    short = _wav_shortfall(source)
+    if short is not None:
+        raise AudioFormatError(f"{entry}: truncated: its header promises {short[0]} frames, the "
+                               f"file holds {short[1]}")
+
+
 def read_audio(entry: str, *, dtype: str = "float32") -> Tuple[np.ndarray, int]:
     """Read a path or a ``cmd |`` entry.
 
@@ -81,10 +121,12 @@ def read_audio(entry: str, *, dtype: str = "float32") -> Tuple[np.ndarray, int]:
     Returns:
         ``(data [C, T], sample_rate)``; mono gives ``[1, T]``.
     Raises:
-        AudioFormatError: missing file, unreadable/corrupt data, zero samples, failing pipe.
+        AudioFormatError: missing file, unreadable/corrupt data, a WAV cut shorter than its
+            header says, zero samples, failing pipe.
     """
     source = _open_source(entry)
     try:
+        _check_complete(entry, source)
         data, sample_rate = sf.read(source, dtype=dtype, always_2d=True)  # [T, C]
     except (sf.SoundFileError, RuntimeError) as e:
         raise AudioFormatError(f"{entry}: cannot read audio: {_soundfile_message(e)}") from None
@@ -101,6 +143,7 @@ def audio_info(entry: str) -> Tuple[int, int, int]:
     """
     source = _open_source(entry)
     try:
+        _check_complete(entry, source)
         info = sf.info(source)
     except (sf.SoundFileError, RuntimeError) as e:
         raise AudioFormatError(f"{entry}: cannot read audio: {_soundfile_message(e)}") from None

@@ -353,10 +353,13 @@ def _folder_args(exps, sdir, out):
             exps["tagger"], "--soundscape_dir", sdir, "--output_dir", out]
 
 
-@pytest.mark.parametrize("kind", ["nan", "three_channels", "16k"])
+@pytest.mark.parametrize("kind", ["nan", "three_channels", "16k", "cut"])
 def test_bad_mixtures_are_one_line_errors(exps, capsys, tmp_path, kind):
+    """Every input is checked before the models run: the bad file, listed after a good one,
+    stops the job before anything is decoded; a name with whitespace is refused too."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 8000)).astype(np.float32) * 0.1
+    good = x[:, :4000].copy()
     sr = 32000
     if kind == "nan":
         x[2, 100] = np.nan
@@ -364,13 +367,24 @@ def test_bad_mixtures_are_one_line_errors(exps, capsys, tmp_path, kind):
     elif kind == "three_channels":
         x = x[:3]
         want = "3 channel(s), expected 4"
-    else:
+    elif kind == "16k":
         sr = 16000
         want = "16000 Hz, expected 32000 (pass --resample true"
-    sdir = _soundscapes(tmp_path, bad=(x, sr))
-    status, _, err = run(_folder_args(exps, sdir, tmp_path / "decode_x_bad"), capsys)
+    else:
+        want = "truncated: its header promises 8000 frames, the file holds "
+    sdir = _soundscapes(tmp_path, a_good=(good, 32000), bad=(x, sr))
+    if kind == "cut":
+        data = (sdir / "bad.wav").read_bytes()
+        (sdir / "bad.wav").write_bytes(data[:len(data) // 3])
+    out = tmp_path / "decode_x_bad"
+    status, _, err = run(_folder_args(exps, sdir, out), capsys)
     line = error_line(err)
     assert status == 1 and str(sdir / "bad.wav") in line and want in line
+    assert not list(out.glob("*.wav"))          # a_good.wav was not decoded before the error
+    (tmp_path / "spaced").mkdir()
+    spaced = _soundscapes(tmp_path / "spaced", **{"a b": (good, 32000)})
+    status, _, err = run(_folder_args(exps, spaced, tmp_path / "decode_x_sp"), capsys)
+    assert status == 1 and "the soundscape name 'a b' contains whitespace" in error_line(err)
 
 
 def test_resample_silent_and_short_mixtures(exps, capsys, tmp_path):

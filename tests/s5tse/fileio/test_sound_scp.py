@@ -264,3 +264,24 @@ def test_write_audio_is_byte_reproducible(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     back, sr = read_audio(str(tmp_path / "b.wav"))
     np.testing.assert_array_equal(back, data)
+
+
+@pytest.mark.parametrize("subtype, block", [("FLOAT", 16), ("PCM_16", 8), ("PCM_24", 12)])
+def test_a_wav_cut_shorter_than_its_header_is_an_error(tmp_path, subtype, block):
+    """libsndfile reads a cut WAV as a shorter one; the header's data size says otherwise."""
+    path = tmp_path / "mix.wav"
+    sf.write(path, np.zeros((3000, 4), np.float32), 32000, subtype=subtype)
+    data = path.read_bytes()
+    assert read_audio(str(path))[0].shape == (4, 3000) and audio_info(str(path))[2] == 3000
+    path.write_bytes(data[:len(data) // 3])
+    present = (len(data) // 3 - (len(data) - 3000 * block)) // block
+    for reader in (read_audio, audio_info):
+        with pytest.raises(AudioFormatError,
+                           match=rf"mix\.wav: truncated: its header promises 3000 frames, the file "
+                                 rf"holds {present}$"):
+            reader(str(path))
+    with pytest.raises(AudioFormatError, match="truncated"):       # through a pipe too
+        read_audio(f"cat {path} |")
+    flac = tmp_path / "mix.flac"                                    # other formats: libsndfile's checks
+    sf.write(flac, np.zeros((3000, 1), np.float32), 32000)
+    assert read_audio(str(flac))[0].shape == (1, 3000)
