@@ -31,7 +31,11 @@ Outputs (``<name>`` = the JSON file's stem, ``<n>`` = 0-based index of the event
 
 ``--scene_root`` (also ``--dev_set_root``) is the folder the JSONs' relative paths start
 from (the dataset root for official JSONs). Files are written atomically; a rerun skips
-scenes whose outputs all exist and says how many. ``--nj N`` renders in N processes; the
+scenes whose outputs all exist and were rendered from the same inputs, and says how many.
+Each rendered scene leaves ``OUT/.fingerprints/<name>.sha256`` (sha256 of its metadata JSON,
+the scene root and the sample format); a scene whose outputs exist but whose fingerprint
+differs or is missing (its metadata changed) is refused, naming it, unless
+``--overwrite true``, which renders it again. (Changed source audio files are not seen.) ``--nj N`` renders in N processes; the
 files are byte-identical to ``--nj 1``. In ``--generate`` mode every shard writes the same
 lists and the JSONs of its own scenes (a scene depends only on the pools, the rules,
 ``--seed`` and its id). On error ``render: error: ...`` goes to stderr and the exit
@@ -48,11 +52,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 from s5tse.fileio.json_file import read_json
 from s5tse.simulate.generator import GeneratorConfig
 from s5tse.utils.progress import progress_bar
+from s5tse.utils.types import str2bool
 
 PROG = "render"
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
@@ -134,6 +139,8 @@ def get_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--metadata_only", action="store_true",
                      help="write the scenes and their tables, render nothing")
+    parser.add_argument("--overwrite", type=str2bool, default=False,
+                        help="re-render scenes whose outputs came from other inputs")
     add_progress_argument(parser)
     return parser
 
@@ -203,6 +210,20 @@ def output_paths(out_dir: Path, name: str, labels: Sequence[str]) -> List[Path]:
     return [soundscape, *refs]
 
 
+def fingerprint_path(out_dir: Path, name: str) -> Path:
+    return Path(out_dir) / ".fingerprints" / f"{name}.sha256"
+
+
+def scene_fingerprint(json_path: Union[str, Path], root: Union[str, Path], subtype: str) -> str:
+    """sha256 of what a scene's outputs are made from: its metadata JSON, the scene root and
+    the sample format (the source audio files themselves are not read)."""
+    import hashlib
+
+    h = hashlib.sha256(Path(json_path).read_bytes())
+    h.update(f"\0{os.path.abspath(root)}\0{subtype}".encode())
+    return h.hexdigest()
+
+
 def _init_worker() -> None:
     # one thread per worker (torch, used only to resample SOFA files, reads this on import)
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -214,11 +235,16 @@ def render_one(json_path: str, root: str, out_dir: str, subtype: str) -> Tuple[s
     from s5tse.simulate.scene import Scene
     from s5tse.simulate.writer import write_rendered_scene
 
+    from s5tse.fileio.atomic import atomic_write_text
+
     scene = Scene.from_json(json_path)
     name = Path(json_path).stem
+    stamp = fingerprint_path(Path(out_dir), name)
+    stamp.unlink(missing_ok=True)   # a re-render: the old stamp goes first
     rendered = render_scene(scene, root, want_dry=True)
     # references first, the soundscape last: its presence marks a complete scene
     clipped = write_rendered_scene(out_dir, name, rendered, scene.sr, subtype=subtype)
+    atomic_write_text(stamp, scene_fingerprint(json_path, root, subtype) + "\n")
     return name, clipped
 
 
@@ -330,7 +356,18 @@ def run(args: argparse.Namespace) -> None:
             raise RenderCliError(f"{p}: scene name {name!r} also used by {names[name]}")
         names[name] = p
         scene = Scene.from_json(p)  # validates early, in this process
-        if not all(q.is_file() for q in output_paths(out_dir, name, scene.labels())):
+        outputs = output_paths(out_dir, name, scene.labels())
+        if not all(q.is_file() for q in outputs):
+            todo.append(str(p))
+            continue
+        stamp = fingerprint_path(out_dir, name)
+        same = stamp.is_file() and stamp.read_text().strip() == scene_fingerprint(p, root, args.subtype)
+        if not same:
+            if not args.overwrite:
+                raise RenderCliError(
+                    f"{outputs[0]}: rendered from other inputs than {p} (its metadata, the "
+                    "scene root or --subtype changed, or it predates fingerprints); pass "
+                    "--overwrite true to render it again")
             todo.append(str(p))
     skipped = len(jsons) - len(todo)
     shard_note = f" (shard {k}/{n})" if n > 1 else ""

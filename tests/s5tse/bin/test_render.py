@@ -270,3 +270,30 @@ def test_shard_helpers():
     parts = [shard_items(items, k, 3) for k in (1, 2, 3)]
     assert parts == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert [shard_items([1], k, 3) for k in (1, 2, 3)] == [[1], [], []]
+
+
+def test_a_scene_whose_metadata_changed_is_refused_or_rendered_again(root, tmp_path, capsys):
+    gen = tmp_path / "gen"
+    _generate(root, gen, n=2)
+    out = tmp_path / "out"
+    args = ["--scene_root", str(root / DEV), "--metadata", str(gen / "metadata"), "--out_dir", str(out)]
+    main(args)
+    first = _files(out)
+    assert sorted(p.name for p in (out / ".fingerprints").iterdir()) == ["mix_0000.sha256", "mix_0001.sha256"]
+    capsys.readouterr()
+    main(args)                                                   # same inputs: nothing to render
+    assert "0 to render, 2 skipped" in capsys.readouterr().err
+    meta = gen / "metadata" / "mix_0001.json"
+    scene = json.loads(meta.read_text())
+    scene["fg_events"][0]["snr"] = float(scene["fg_events"][0]["snr"]) + 6.0  # a louder event
+    meta.write_text(json.dumps(scene))
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "mix_0001.wav: rendered from other inputs than" in err and "--overwrite true" in err
+    main(args + ["--overwrite", "true"])
+    assert "1 to render, 1 skipped" in capsys.readouterr().err
+    again = _files(out)
+    assert again["soundscape/mix_0000.wav"] == first["soundscape/mix_0000.wav"]
+    assert again["soundscape/mix_0001.wav"] != first["soundscape/mix_0001.wav"]
