@@ -8,6 +8,8 @@ Usage:
 
     # official test set: 4-channel 32 kHz mixtures, mono 32 kHz references in spk{N}.scp
     python -m s5tse.bin.validate_data_dir data/test --sample_rate 32000 --num_channels 4
+    # also decode every file: unreadable data, NaN/Inf samples (a cut WAV is caught either way)
+    python -m s5tse.bin.validate_data_dir data/test --check_audio true
 
     # dumped training mixtures, labels restricted to a list (one label per line)
     python -m s5tse.bin.validate_data_dir dump/train \
@@ -45,6 +47,8 @@ PROG = "validate_data_dir"
 
 
 def get_parser() -> argparse.ArgumentParser:
+    from s5tse.utils.types import str2bool
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Validate a Kaldi/ESPnet-style data directory.",
@@ -62,6 +66,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no_audio", action="store_true",
         help="do not check audio files (existence, headers)",
+    )
+    parser.add_argument(
+        "--check_audio", type=str2bool, default=False,
+        help="also read every audio file's samples: unreadable data and NaN/Inf are errors",
     )
     parser.add_argument(
         "--labels_file", default=None,
@@ -124,6 +132,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
             check_audio=not args.no_audio,
             required=[r for r in args.required.split(",") if r],
             labels=labels,
+            read_samples=args.check_audio and not args.no_audio,
         )
     except (TableError, InventoryError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

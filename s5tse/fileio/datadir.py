@@ -15,7 +15,8 @@ Checks, stopping at the first problem with a one-line :class:`TableError`:
 - with ``check_audio``: every plain-path entry of every ``*.scp`` exists (pipes are not
   run); with ``sample_rate``/``num_channels``, ``wav.scp`` headers are checked against
   them, ``spk{N}.scp`` references must be mono at ``sample_rate`` with the mixture's
-  length, and ``utt2num_samples`` must equal the ``wav.scp`` lengths.
+  length, and ``utt2num_samples`` must equal the ``wav.scp`` lengths; with ``read_samples``
+  every file is decoded too (unreadable data, NaN/Inf samples).
 
 Relative paths in tables are relative to the current directory (the recipe
 directory), as in Kaldi.
@@ -148,6 +149,24 @@ def _check_files_exist(path: Path, table: Dict[str, str]) -> Tuple[int, int]:
     return checked, pipes
 
 
+def _check_samples(path: Path, table: Dict[str, str]) -> None:
+    """Decode every plain-path entry; unreadable data or NaN/Inf samples are errors."""
+    import numpy as np
+
+    from s5tse.fileio.sound_scp import read_audio
+
+    for key, entry in table.items():
+        if is_pipe(entry):
+            continue
+        try:
+            x, _ = read_audio(entry)
+        except AudioFormatError as e:
+            raise AudioFormatError(f"{path}: key {key!r}: {e}") from None
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise AudioFormatError(f"{path}: key {key!r}: {entry}: {bad} NaN/Inf sample(s)")
+
+
 def _info(path: Path, key: str, entry: str) -> Tuple[int, int, int]:
     try:
         return audio_info(entry)
@@ -209,6 +228,7 @@ def validate_data_dir(
     check_audio: bool = True,
     required: Sequence[str] = ("wav.scp",),
     labels: Optional[Iterable[str]] = None,
+    read_samples: bool = False,
 ) -> Dict[str, object]:
     """Validate ``data_dir`` (see the module docstring); raise TableError on the first problem.
 
@@ -219,6 +239,9 @@ def validate_data_dir(
         check_audio: check that audio files exist (and headers, with the two above).
         required: tables that must be present.
         labels: allowed labels in ``text``; None = not checked.
+        read_samples: with ``check_audio``, also decode every plain-path file of every
+            ``*.scp``: unreadable data and NaN/Inf samples are errors (headers alone do not
+            show them; a WAV cut shorter than its header is caught either way).
     Returns:
         ``{"data_dir", "num_utts", "tables", "num_audio_checked", "num_pipes_skipped"}``;
         ``num_utts`` is the size of ``wav.scp`` (0 without one).
@@ -259,6 +282,10 @@ def validate_data_dir(
                 num_checked, num_pipes = num_checked + checked, num_pipes + pipes
         if "wav.scp" in tables and (sample_rate is not None or num_channels is not None):
             _check_wav_formats(d, tables, sample_rate, num_channels)
+        if read_samples:
+            for name in names:
+                if name.endswith(".scp"):
+                    _check_samples(d / name, tables[name])
 
     return {
         "data_dir": str(d),

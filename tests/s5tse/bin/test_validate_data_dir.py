@@ -124,3 +124,24 @@ def test_class_inventory_of_the_recipe(data_dir, tmp_path, capsys):
     other.write_text("Speech\n")
     main([str(data_dir), "--no_audio", "--classes", str(other)])
     assert "OK" in capsys.readouterr().out
+
+
+def test_check_audio_reads_the_samples(data_dir, capsys):
+    """Headers do not show NaN samples; --check_audio true decodes every file. A WAV cut
+    shorter than its header is caught by the header check already."""
+    ref = data_dir.parent.parent / "m1_s1.wav"
+    x = np.zeros((320, 1), dtype=np.float32)
+    x[7] = np.nan
+    sf.write(str(ref), x, 32000, subtype="FLOAT")
+    assert main([str(data_dir)]) is None                      # headers only: passes
+    with pytest.raises(SystemExit) as e:
+        main([str(data_dir), "--check_audio", "true"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"validate_data_dir: error: {data_dir / 'spk1.scp'}: key 'm1': "
+                                    f"{ref}: 1 NaN/Inf sample(s)")
+    wav = data_dir.parent.parent / "m1.wav"
+    wav.write_bytes(wav.read_bytes()[:600])
+    with pytest.raises(SystemExit):
+        main([str(data_dir), "--sample_rate", "32000"])
+    assert "m1.wav: truncated: its header promises 320 frames" in capsys.readouterr().err
