@@ -73,6 +73,25 @@ class MetadataDataset(torch.utils.data.Dataset):
             raise ValueError(f"frame_hop must be a positive integer, got {frame_hop!r}")
         self.frame_hop = int(frame_hop)
         self.want_dry = bool(want_dry)
+        self.check_scenes()
+
+    def check_scenes(self) -> None:
+        """Every scene parses, its labels are in the inventory and its source, noise and room
+        files exist and are not empty: a bad scene fails at start-up with one line naming
+        its file, not when the first validation reaches it (SceneError)."""
+        for path in self.paths:
+            scene = Scene.from_json(path)
+            for label in scene.labels():
+                if label not in self.classes:
+                    raise SceneError(f"{path}: fg_events: label {label!r} is not in the class "
+                                     f"inventory{self.classes.suggestion(label)}")
+            files = [scene.source_path(e, self.root)
+                     for e in scene.fg_events + scene.bg_events + scene.int_events]
+            for f in files + [scene.sofa_path(self.root)]:
+                if not f.is_file():
+                    raise SceneError(f"{path}: {f}: no such file")
+                if f.stat().st_size == 0:
+                    raise SceneError(f"{path}: {f}: empty file")
 
     def __len__(self) -> int:
         return len(self.paths)

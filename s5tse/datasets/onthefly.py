@@ -149,7 +149,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         self.crop_sec = crop_sec
         self.epoch = 0
         self._index: Optional[SourceIndex] = None
-        self.index  # read the pools now: a bad table fails at start-up
+        self.index.check_files()  # read the pools and every header now: bad input fails at start-up
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:

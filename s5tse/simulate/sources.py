@@ -277,6 +277,20 @@ class SourceIndex:
         self._info[path] = info
         return info
 
+    def check_files(self) -> None:
+        """Read the header of every event, interference and noise file and check every room
+        file exists: an unreadable or empty file fails at start-up, naming it (DatasetError),
+        not when the generator first draws it. The headers stay cached."""
+        for role, files in (("foreground", [f.rel for v in self.fg_files.values() for f in v]),
+                            ("interference", [f.rel for v in self.int_files.values() for f in v]),
+                            ("background", self.noise_files)):
+            for rel in files:
+                self.info(role, rel)
+        for rel in self.rooms:
+            path = self.root / rel
+            if not path.is_file() or path.stat().st_size == 0:
+                raise DatasetError(f"{path}: {'empty' if path.is_file() else 'no such'} room file")
+
     def duration(self, role: str, rel: str) -> float:
         """Duration in seconds (``frames / sample_rate``) of a wav (cached)."""
         return self.info(role, rel).duration

@@ -1,4 +1,7 @@
 """Tests for s5tse.datasets.metadata (official validation set, re-rendered)."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -51,4 +54,35 @@ def test_bad_scene_tables(mini_data, tmp_path):
         MetadataDataset(d, classes=DCASE2026)
     (d / "scene_root").write_text(f"{tmp_path / 'nowhere'}\n")
     with pytest.raises(SceneError, match=r"scene_root:1: no such folder"):
+        MetadataDataset(d, classes=DCASE2026)
+
+
+def test_bad_scenes_fail_at_start_up(mini_data, tmp_path):
+    """An unknown label or an empty source file is one line naming the scene, when the
+    dataset is made (not when a validation reaches the scene)."""
+    import json
+    import shutil
+
+    d = tmp_path / "valid"
+    shutil.copytree(mini_data / "valid", d)
+    table = dict(line.split(maxsplit=1) for line in (d / "metadata.scp").read_text().splitlines())
+    key, path = next(iter(table.items()))
+    scene = json.loads(open(path).read())
+    scene["fg_events"][0]["label"] = "Coughs"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(scene))
+    (d / "metadata.scp").write_text("".join(f"{k} {bad if k == key else v}\n" for k, v in table.items()))
+    with pytest.raises(SceneError, match=r"bad\.json: fg_events: label 'Coughs' is not in the class "
+                                         r"inventory \(did you mean 'Cough'\?\)"):
+        MetadataDataset(d, classes=DCASE2026)
+    # the first source file empty: the scene's foreground dir moved to a folder holding it
+    scene["fg_events"][0]["label"] = json.loads(open(path).read())["fg_events"][0]["label"]
+    root = Path((d / "scene_root").read_text().split()[0])
+    empty_dir = tmp_path / "events"
+    src = empty_dir / scene["fg_events"][0]["source_file"]
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"")
+    scene["config"]["foreground_dir"] = os.path.relpath(empty_dir, root)
+    bad.write_text(json.dumps(scene))
+    with pytest.raises(SceneError, match=rf"bad\.json: .*{src.name}: empty file"):
         MetadataDataset(d, classes=DCASE2026)

@@ -253,3 +253,22 @@ def test_slot_order_shuffle_label(mini_data):
             assert item["labels"] == [scene.labels()[j] for j in perm]
             orders.append((shuffle, tuple(perm)))
     assert len({p for s, p in orders if s}) > 1  # not always the same order
+
+
+def test_an_unreadable_pool_file_fails_at_start_up(mini_data, tmp_path):
+    """Every pool file's header is read when the dataset is made: an empty event wav is one
+    line naming it, before any mixture is drawn."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(mini_data, data)
+    table = data / "sound_event_train" / "wav.scp"
+    lines = table.read_text().splitlines()
+    key = lines[0].split()[0]
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    table.write_text("\n".join([f"{key} {empty}"] + lines[1:]) + "\n")
+    from s5tse.simulate.sources import DatasetError
+
+    with pytest.raises(DatasetError, match=r"empty\.wav: cannot read audio header"):
+        make(data)
