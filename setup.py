@@ -16,7 +16,6 @@ install_requires = [
     "scipy>=1.10,<2",
     "soundfile>=0.12,<1",
     "pyyaml>=6.0,<7",
-    "configargparse>=1.7,<2",
     "kaldiio>=2.18,<3",
     "tensorboard>=2.14,<3",
     "sofar>=1.1,<2",

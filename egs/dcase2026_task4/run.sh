@@ -140,7 +140,7 @@ if ! "${skip_data_prep}"; then
         save_cmd "${expdir}"
         ${python} -m s5tse.bin.env_check --out "${expdir}/env_info.txt" \
             --require_tools "perl" \
-            --require_packages "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard sofar pyroomacoustics"
+            --require_packages "torch torchaudio numpy scipy soundfile yaml kaldiio tensorboard tqdm sofar pyroomacoustics"
         if "${download_pretrained}"; then
             log "Pretrained tagger weights -> ${DOWNLOADS} (resumable; verified against <file>.sha256)"
             # shellcheck disable=SC2086

@@ -12,7 +12,7 @@ Usage:
     python -m s5tse.bin.env_check \\
         --out exp/env_info.txt \\
         --require_tools "perl sox" \\
-        --require_packages "torch torchaudio soundfile numpy yaml kaldiio configargparse tensorboard"
+        --require_packages "torch torchaudio soundfile numpy yaml kaldiio tensorboard tqdm"
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from s5tse.fileio.atomic import atomic_write_text
 from s5tse.utils.env_info import collect_env_info, format_env_info
 
 # Import names of the runtime requirements in setup.py.
-DEFAULT_PACKAGES = "torch torchaudio numpy scipy soundfile yaml configargparse kaldiio tensorboard"
+DEFAULT_PACKAGES = "torch torchaudio numpy scipy soundfile yaml kaldiio tensorboard tqdm"
 
 
 def get_parser() -> argparse.ArgumentParser:
