@@ -40,7 +40,10 @@ output dir name ``decode_<tag>_<set>``.
 Jobs: job ``j`` of ``n`` decodes the mixtures with ``index % n == j - 1``. With
 ``--num_jobs 1`` the merge follows the decoding; otherwise run ``--merge true`` once all jobs
 are done (it refuses a missing part, naming it). An output dir that already holds results
-is refused unless ``--overwrite true``.
+is refused unless ``--overwrite true``; a job that was interrupted (killed, Ctrl-C) continues
+when run again with the same arguments: the mixtures it finished are kept
+(``logdir/items/<soundscape>.json``), the others are decoded. Every mixture of a job is read
+and checked before the models run.
 
 Thresholds: ``conf/decode.yaml`` < ``<tagger_exp>/decode_thresholds.yaml`` (written by
 ``python -m s5tse.bin.tune_thresholds``, used when present and ``use_tuned_thresholds``) <
@@ -201,9 +204,12 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     from s5tse.labels import InventoryError, find_inventory
     from s5tse.decode.outputs import (
         DecodeOutputError,
+        decoding_key,
+        finished_items,
         merge_parts,
         prepare_output_dir,
         write_item,
+        write_item_record,
         write_job_part,
     )
     from s5tse.decode.pipeline import build_decoder, peak_gpu_mb, peak_rss_mb, streaming_info
@@ -247,7 +253,11 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                   f"{info['num_reported']} estimates, RTF {info['rtf']}")
             return
         mine = job_share(items, args.job, args.num_jobs)
-        prepare_output_dir(out, [it.name for it in mine], args.job, args.overwrite, clean=False)
+        key = decoding_key(dict(config, separator_exp=os.fspath(args.separator_exp),
+                                tagger_exp=args.tagger_exp, use_oracle_labels=args.use_oracle_labels))
+        done = {} if args.overwrite else finished_items(out, [it.name for it in mine], key)
+        prepare_output_dir(out, [it.name for it in mine], args.job, args.overwrite, clean=False,
+                           keep=list(done))
         check_mixtures(mine, config["resample"])     # a bad file stops the job before any work
         decoder, sep, tag_exp = build_decoder(config, args.separator_exp, args.tagger_exp,
                                               args.use_oracle_labels)
@@ -269,22 +279,34 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                  sep.checkpoint, sep.nparams, None if tag_exp is None else tag_exp.checkpoint,
                  nparams_tagger, config["report_threshold"], config["query_threshold"], source,
                  resolved["streaming"], args.job, args.num_jobs, len(mine), len(items))
-        prepare_output_dir(out, [it.name for it in mine], args.job, args.overwrite)
+        prepare_output_dir(out, [it.name for it in mine], args.job, args.overwrite, keep=list(done))
         t_start = time.perf_counter()
-        entries: List[Dict[str, Any]] = []
+        by_name: Dict[str, Dict[str, Any]] = {}
         audio = compute = 0.0
+        for name, record in done.items():   # finished by an interrupted run of this decoding
+            by_name[name] = {k: record[k] for k in ("soundscape", "estimate", "slots")}
+            audio += record["num_samples"] / 32000.0
+            compute += record["compute_seconds"]
+        if done:
+            log.info("continuing: %d of %d mixtures were decoded by an interrupted run",
+                     len(done), len(mine))
+        todo = [it for it in mine if it.name not in done]
         bs = int(config["batch_size"])
-        with progress_bar(total=len(mine), desc=f"decode job {args.job}", unit="mixture") as bar:
-            for start in range(0, len(mine), bs):
+        with progress_bar(total=len(mine), initial=len(done), desc=f"decode job {args.job}",
+                          unit="mixture") as bar:
+            for start in range(0, len(todo), bs):
                 group = [(it, read_mixture(it.mixture, config["resample"]))
-                         for it in mine[start:start + bs]]
+                         for it in todo[start:start + bs]]
                 for res in decoder.decode_batch(group):
-                    entries.append(write_item(out, res))
+                    by_name[res.name] = write_item(out, res)
+                    write_item_record(out, by_name[res.name], res.num_samples,
+                                      res.compute_seconds, key)
                     audio += res.num_samples / 32000.0
                     compute += res.compute_seconds
                     log.info("%s: %s (%.2f s compute)", res.name,
                              " ".join(res.bridge.text_labels()), res.compute_seconds)
                     bar.update(1)
+        entries = [by_name[it.name] for it in mine]
         info = {
             "job": args.job, "num_jobs": args.num_jobs, "num_items": len(entries),
             "audio_seconds": round(audio, 3), "compute_seconds": round(compute, 3),

@@ -9,6 +9,7 @@
     decode_info.json     nparams (> 0), classes, rtf, set, tag, peak memory, thresholds, ...
     decode_config.yaml   the resolved decoding config
     logdir/probabilities.<j>.json, logdir/decode_info.<j>.json   job parts (kept)
+    logdir/items/<soundscape>.json   one per decoded mixture, written after its estimates
 
 These are what :mod:`s5tse.scoring.io` (``*.wav`` names), :mod:`s5tse.results.show`
 (``decode_info.json``: ``nparams``, ``rtf``) and :mod:`s5tse.results.submission`
@@ -18,7 +19,9 @@ is the probability of the reported label.
 
 A job refuses an output dir that already holds results for its share (merged
 ``probabilities.json``, its own part, or estimate files of its soundscapes) unless
-``overwrite``, in which case exactly those are removed first. :func:`merge_parts` refuses a
+``overwrite``, in which case exactly those are removed first. A job that was interrupted
+(no part yet) continues instead: the mixtures it recorded under the same decoding
+(:func:`decoding_key`) with all their estimates are kept, the rest is decoded again. :func:`merge_parts` refuses a
 missing part (naming it), parts of another ``num_jobs`` or config, a soundscape decoded twice
 or not at all, and estimate files that no part lists (removed with ``overwrite``).
 """
@@ -40,6 +43,7 @@ from s5tse.labels import NUM_SLOTS, SILENCE
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["DecodeOutputError", "estimate_name", "write_item", "prepare_output_dir",
+           "decoding_key", "finished_items", "item_record_path", "write_item_record",
            "write_job_part", "merge_parts", "part_paths", "PROBABILITIES", "DECODE_INFO",
            "DECODE_CONFIG", "TEXT", "LOGDIR", "SAMPLE_RATE"]
 
@@ -48,6 +52,7 @@ DECODE_INFO = "decode_info.json"
 DECODE_CONFIG = "decode_config.yaml"
 TEXT = "text"
 LOGDIR = "logdir"
+ITEMS = "items"
 SAMPLE_RATE = 32000
 _MERGED = (PROBABILITIES, DECODE_INFO, DECODE_CONFIG, TEXT)
 
@@ -97,28 +102,76 @@ def _estimates_of(output_dir: Path, names: Sequence[str]) -> Dict[str, List[Path
     return out
 
 
+def item_record_path(output_dir: PathLike, name: str) -> Path:
+    """``logdir/items/<soundscape>.json``: one decoded mixture (written after its estimates)."""
+    return Path(output_dir) / LOGDIR / ITEMS / f"{name}.json"
+
+
+def decoding_key(config: Mapping[str, Any]) -> str:
+    """A digest of what decides a decoding's outputs (models, checkpoints, thresholds,
+    streaming, labels): items recorded under another key are decoded again."""
+    import hashlib
+
+    keep = {k: config.get(k) for k in sorted(config)
+            if k not in ("num_threads", "batch_size", "device", "set", "tag", "threshold_source")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def write_item_record(output_dir: PathLike, entry: Mapping[str, Any], num_samples: int,
+                      compute_seconds: float, key: str) -> None:
+    """Record a decoded mixture (its :func:`write_item` entry) so that an interrupted job can
+    continue after it."""
+    _dump_json(item_record_path(output_dir, entry["soundscape"]),
+               dict(entry, num_samples=int(num_samples),
+                    compute_seconds=round(float(compute_seconds), 6), key=key))
+
+
+def finished_items(output_dir: PathLike, names: Sequence[str], key: str) -> Dict[str, Dict[str, Any]]:
+    """The mixtures of ``names`` an earlier, interrupted run of the same decoding finished:
+    recorded under ``key`` with every estimate file it lists present."""
+    out = Path(output_dir)
+    done: Dict[str, Dict[str, Any]] = {}
+    for name in names:
+        path = item_record_path(out, name)
+        if not path.is_file():
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("key") == key and all((out / e["filename"]).is_file()
+                                            for e in record.get("estimate", [])):
+            done[name] = record
+    return done
+
+
 def prepare_output_dir(output_dir: PathLike, names: Sequence[str], job: int,
-                       overwrite: bool, clean: bool = True) -> None:
+                       overwrite: bool, clean: bool = True,
+                       keep: Sequence[str] = ()) -> None:
     """Refuse (or, with ``overwrite``, clear) earlier results of job ``job``'s soundscapes
-    ``names``; ``clean=False`` only checks."""
+    ``names``, except the finished mixtures ``keep`` of an interrupted run of the same
+    decoding (:func:`finished_items`), whose estimates stay; ``clean=False`` only checks."""
     out = Path(output_dir)
     parts = part_paths(out, job)
     found = [p for p in (out / PROBABILITIES, parts["probabilities"], parts["info"]) if p.exists()]
     ests = _estimates_of(out, names)
-    own = [p for name in names for p in ests.get(name, [])]
-    if (found or own) and not overwrite:
+    kept = set(keep)
+    own = [p for name in names if name not in kept for p in ests.get(name, [])]
+    # continuing an interrupted job: estimates of its unfinished mixtures are leftovers
+    if (found or (own and not kept)) and not overwrite:
         what = found[0] if found else own[0]
         raise DecodeOutputError(
             f"{what}: {out} already holds decoding results; pass --overwrite true to replace "
             f"them, or choose another --output_dir")
     if not clean:
         return
-    for p in own + found + [out / name for name in _MERGED]:
+    records = [item_record_path(out, name) for name in names if name not in kept]
+    for p in own + found + records + [out / name for name in _MERGED]:
         try:
             p.unlink()
         except FileNotFoundError:
             pass
-    (out / LOGDIR).mkdir(parents=True, exist_ok=True)
+    (out / LOGDIR / ITEMS).mkdir(parents=True, exist_ok=True)
 
 
 def write_item(output_dir: PathLike, result: ItemResult) -> Dict[str, Any]:

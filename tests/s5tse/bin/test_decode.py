@@ -444,3 +444,41 @@ def test_malformed_yaml_files_are_one_line_errors(exps, one_item_dir, capsys, tm
     assert status == (2 if target == "tuned_thresholds" else 1)
     assert f"{bad}: invalid YAML at line " in line
     assert "Traceback" not in err
+
+
+def test_an_interrupted_job_continues_where_it_stopped(exps, data_dir, capsys, tmp_path, monkeypatch):
+    """Ctrl-C after two mixtures; the same command again decodes only the rest, and the
+    decode dir equals an uninterrupted run's (estimates bitwise, probabilities, text)."""
+    from s5tse.decode.runner import Decoder
+
+    ref = tmp_path / "decode_ref_test"
+    status, _, err = run(base_args(exps, ref, data_dir), capsys)
+    assert status == 0, err
+    out = tmp_path / "decode_cut_test"
+    real = Decoder.decode_batch
+    calls = []
+
+    def interrupted(self, items):
+        calls.append(items[0][0].name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, items)
+
+    monkeypatch.setattr(Decoder, "decode_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(base_args(exps, out, data_dir), capsys)
+    monkeypatch.setattr(Decoder, "decode_batch", real)
+    assert not (out / "probabilities.json").exists()
+    (out / f"{calls[2]}_0_Cough.wav").write_bytes(b"partial")      # a half-written leftover
+    status, stdout, err = run(base_args(exps, out, data_dir), capsys)
+    assert status == 0, err
+    assert "continuing: 2 of 4 mixtures were decoded by an interrupted run" in err
+    assert sorted(p.name for p in out.glob("*.wav")) == sorted(p.name for p in ref.glob("*.wav"))
+    for p in ref.glob("*.wav"):
+        assert (out / p.name).read_bytes() == p.read_bytes(), p.name
+    assert (out / "text").read_text() == (ref / "text").read_text()
+    assert json.loads((out / "probabilities.json").read_text()) == \
+        json.loads((ref / "probabilities.json").read_text())
+    # another decoding (other thresholds) does not reuse those records: refused as before
+    status, _, err = run(base_args(exps, out, data_dir) + ["--report_threshold", "0.7"], capsys)
+    assert status == 1 and "already holds decoding results" in error_line(err)
