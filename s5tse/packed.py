@@ -19,11 +19,13 @@ Layout (``FORMAT``)::
 
 :func:`open_packed` checks every file against the manifest (missing, changed or unlisted files
 are refused with a one-line :class:`PackedModelError` naming the file) and returns a
-:class:`PackedModel`; a ``.zip`` is extracted to a temporary directory first. Loading needs
+:class:`PackedModel`; a ``.zip`` is extracted to a temporary directory first (removed when the
+process exits). Loading needs
 neither the experiment dirs nor the recipe.
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import hashlib
 import json
@@ -122,6 +124,7 @@ def open_packed(path: PathLike) -> PackedModel:
     path = Path(path)
     if path.is_file() and zipfile.is_zipfile(path):
         root = Path(tempfile.mkdtemp(prefix="s5tse_packed_"))
+        atexit.register(shutil.rmtree, root, True)   # the extracted copy goes with the process
         with zipfile.ZipFile(path) as zf:
             for name in zf.namelist():
                 if name.startswith("/") or ".." in name.split("/"):
