@@ -159,14 +159,16 @@ class SceneSeparator:
         """Separate one recording; ``options`` as the constructor's ``overrides``, for this call."""
         config = self._config(self.config, options) if options else self.config
         x, name = self._read(audio, sample_rate, bool(config["resample"]))
-        return self.sources(self.decode(x, name, **options))
+        return self.sources(self._decode(x, name, config))
 
     def decode(self, x: torch.Tensor, name: str = "input", **options: Any) -> Any:
         """``x [4, T]`` (32 kHz) -> the :class:`~s5tse.decode.runner.ItemResult` that
         ``s5tse.bin.decode`` computes for it (every slot's decision, ``sources [3, T]``)."""
+        return self._decode(x, name, self._config(self.config, options) if options else self.config)
+
+    def _decode(self, x: torch.Tensor, name: str, config: Mapping[str, Any]) -> Any:
         from s5tse.decode.inputs import DecodeItem
 
-        config = self._config(self.config, options) if options else self.config
         return self._decoder(config).decode_batch([(DecodeItem(name, name), x)])[0]
 
     def sources(self, result: Any) -> List[SeparatedSource]:

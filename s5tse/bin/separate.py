@@ -33,7 +33,6 @@ import argparse
 import json
 import logging
 import os
-import time
 from functools import partial
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -128,13 +127,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 skipped += 1
                 continue
             x = read_mixture(path, resample=args.resample)
-            t0 = time.perf_counter()
-            result = model.decode(x, name)
-            sources = model.sources(result)
-            compute = time.perf_counter() - t0
             if not bool(x.abs().max() > 0):
                 log.info("%s: silent input, nothing to separate", path)
                 continue
+            result = model.decode(x, name)
+            sources = model.sources(result)
             entries = []
             for s in sources:
                 fname = estimate_name(name, s.slot, s.label)
@@ -146,9 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             audio = result.num_samples / 32000.0
             atomic_write_text(record, json.dumps(
                 {"input": path, "num_samples": result.num_samples, "sources": entries,
-                 "rtf": round(compute / audio, 6)}, indent=2) + "\n")
+                 "rtf": round(result.compute_seconds / audio, 6)}, indent=2) + "\n")
             log.info("%s: %s (RTF %.3f)", path, " ".join(e["label"] for e in entries) or "-",
-                     compute / audio)
+                     result.compute_seconds / audio)
             done += 1
     except (DecodeInputError, PackedModelError, ModelLoadError, ConfigError, ValueError, OSError) as exc:
         _fail(str(exc))
