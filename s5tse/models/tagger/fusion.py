@@ -22,11 +22,14 @@ frame ``t`` covering ``[0.04 t, 0.04 (t + 1))`` s -- the same grid as the datase
 targets (:mod:`s5tse.datasets.targets`, ``frame_hop = 1280``). M2D column ``k`` pools mel
 frames ``16 k ... 16 k + 15`` (160 ms) and so covers fPaSST frames ``4 k ... 4 k + 3``; frame
 ``t`` takes column ``min(t // 4, N - 1)`` (:func:`m2d_to_fpasst_index`). Always
-``4 N <= T <= 4 N + 7``: the last few frames (9.92-10 s for a 10-s clip) repeat the last
-column; surplus columns would be cropped. (``F.interpolate(mode="nearest")`` maps
-``floor(t N / T)`` instead, a one-column lag at block boundaries; it is not used.)
+``4 N - 4 <= T <= 4 N + 3`` (M2D zero-pads its last column, ``N = ceil(F / 16)`` mel
+frames ``F``), so the last column serves ``T - 4 (N - 1)`` frames: 1-4 for almost all lengths
+(1 s: N = 7, T = 25, one frame), none when ``T = 4 N - 4`` (the column is cropped), and 5-7
+for 993-1001 mel frames (9.92-10.01 s, N = 62 at the grid cap; 10 s: frames 244-249).
+(``F.interpolate(mode="nearest")`` maps ``floor(t N / T)`` instead, a one-column lag at
+block boundaries; it is not used.)
 
-Input: 32 kHz float audio ``[B, 4, n]`` with ``n >= 4800`` samples (one M2D column, 0.15 s).
+Input: 32 kHz float audio ``[B, 4, n]`` with ``n >= 401`` samples (M2D's centred STFT).
 Inputs longer than 10 s are windowed inside each encoder (see ``m2d.py``, ``fpasst.py``).
 
 Presets (:meth:`FusionTagger.from_preset`; encoders from their own presets, identical
@@ -182,7 +185,7 @@ class FusionTagger(nn.Module):
 
     @property
     def min_samples(self) -> int:
-        """Shortest input (one M2D column: 4800 samples = 0.15 s at 32 kHz)."""
+        """Shortest input (M2D's centred STFT: 401 samples at 32 kHz)."""
         return int(getattr(self.m2d, "min_samples", 1))
 
     def num_frames(self, num_samples: int) -> int:

@@ -1,7 +1,7 @@
 """Front end of frame-level PaSST (fPaSST): 32 kHz waveform -> normalised Kaldi log-mel.
 
 Clean-room re-implementation from the published description (reference
-``tagger_m2d_passt.md`` §3.1 and the Kaldi mel formula of §8); no upstream code is copied.
+``tagger_m2d_passt.md`` §3.1 and §8); no upstream code is copied.
 
 Pipeline (evaluation settings of the PretrainedSED / cpjku_dcase24 fPaSST checkpoints):
 
@@ -12,7 +12,8 @@ Pipeline (evaluation settings of the PretrainedSED / cpjku_dcase24 fPaSST checkp
    ``hop=160`` (10 ms), ``center=True`` (reflect padding), power spectrum;
 4. Kaldi mel bank (``1127 ln(1 + f/700)``, triangles in mel space, no area normalisation), 128 bins
    from 0 Hz to **7000 Hz** (``8000 - fmax_aug_range // 2`` with ``fmax_aug_range = 2000``), with a
-   zero Nyquist column appended;
+   zero Nyquist column appended: torchaudio's ``compliance.kaldi.get_mel_banks`` in float32, as the
+   reference computes it (:func:`kaldi_mel_banks`);
 5. ``log(clamp(mel, min=1e-7))`` and the fixed "fast normalisation" ``(x + 4.5) / 5``.
 
 Shapes: ``[B, n]`` at 16 kHz gives ``[B, 1, 128, 1 + (n - 1) // 160]`` frames, i.e. **1000 frames for
@@ -30,20 +31,13 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchaudio.compliance.kaldi as _ta_kaldi
 
 __all__ = [
-    "kaldi_mel",
     "kaldi_mel_banks",
     "num_fbank_frames",
     "KaldiFbankFrontend",
 ]
-
-
-def kaldi_mel(freq_hz):
-    """Kaldi mel scale ``1127 * ln(1 + f / 700)`` (float, numpy array or tensor)."""
-    if isinstance(freq_hz, torch.Tensor):
-        return 1127.0 * torch.log1p(freq_hz / 700.0)
-    return 1127.0 * math.log1p(float(freq_hz) / 700.0)
 
 
 def kaldi_mel_banks(
@@ -56,39 +50,29 @@ def kaldi_mel_banks(
 ) -> torch.Tensor:
     """Kaldi triangular mel filter bank with a zero Nyquist column, ``[n_mels, n_fft // 2 + 1]``.
 
-    Bin ``b`` has its left / centre / right edges at ``mel(f_min) + (b, b+1, b+2) * delta`` with
-    ``delta = (mel(f_max) - mel(f_min)) / (n_mels + 1)``. The weight of FFT bin ``k < n_fft / 2`` is
-    ``max(0, min((m - l) / (c - l), (r - m) / (r - c)))`` with ``m = mel(k * sample_rate / n_fft)``;
-    the Nyquist bin ``k = n_fft / 2`` gets weight 0 (Kaldi evaluates only ``n_fft / 2`` bins). No area
-    normalisation: every weight lies in [0, 1]. Computed in float64, returned as ``dtype``. A
-    non-positive ``f_max`` counts from Nyquist (Kaldi convention).
+    Exactly the reference's bank: ``torchaudio.compliance.kaldi.get_mel_banks(n_mels, n_fft,
+    sample_rate, f_min, f_max, vtln_low=100, vtln_high=-500, vtln_warp_factor=1.0)``
+    (``[n_mels, n_fft // 2]``, computed in torch's default dtype, float32) padded with one zero
+    column for the Nyquist bin. Kaldi mel scale ``1127 ln(1 + f / 700)``, triangles in mel space,
+    no area normalisation (weights in [0, 1]). Returned as ``dtype``. A non-positive ``f_max``
+    counts from Nyquist (Kaldi convention).
     """
     if n_mels < 1:
         raise ValueError(f"kaldi_mel_banks: n_mels must be >= 1, got {n_mels}")
     if n_fft < 2 or n_fft % 2:
         raise ValueError(f"kaldi_mel_banks: n_fft must be a positive even number, got {n_fft}")
     nyquist = 0.5 * sample_rate
-    if f_max <= 0:
-        f_max = f_max + nyquist
-    if not (0.0 <= f_min < nyquist and 0.0 < f_max <= nyquist and f_min < f_max):
+    f_hi = f_max + nyquist if f_max <= 0 else f_max
+    if not (0.0 <= f_min < nyquist and 0.0 < f_hi <= nyquist and f_min < f_hi):
         raise ValueError(
             f"kaldi_mel_banks: need 0 <= f_min < f_max <= Nyquist ({nyquist:g} Hz), "
             f"got f_min={f_min:g}, f_max={f_max:g}"
         )
-    mel_lo = kaldi_mel(f_min)
-    mel_hi = kaldi_mel(f_max)
-    delta = (mel_hi - mel_lo) / (n_mels + 1)
-    b = torch.arange(n_mels, dtype=torch.float64).unsqueeze(1)
-    left = mel_lo + b * delta
-    centre = mel_lo + (b + 1.0) * delta
-    right = mel_lo + (b + 2.0) * delta
-    freqs = torch.arange(n_fft // 2, dtype=torch.float64) * (sample_rate / n_fft)
-    mel = kaldi_mel(freqs).unsqueeze(0)
-    up = (mel - left) / (centre - left)
-    down = (right - mel) / (right - centre)
-    bank = torch.clamp(torch.minimum(up, down), min=0.0)
-    bank = F.pad(bank, (0, 1), value=0.0)  # Nyquist column
-    return bank.to(dtype)
+    bank, _ = _ta_kaldi.get_mel_banks(
+        n_mels, n_fft, sample_rate, f_min, f_max,
+        vtln_low=100.0, vtln_high=-500.0, vtln_warp_factor=1.0,
+    )
+    return F.pad(bank, (0, 1), value=0.0).to(dtype)  # Nyquist column
 
 
 def num_fbank_frames(n_samples: int, hop_length: int = 160) -> int:

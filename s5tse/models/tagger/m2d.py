@@ -10,25 +10,42 @@ Model (``real`` preset = ViT-B, 85,492,992 parameters + the 2-element ``norm_sta
 
     wav [B, n] (32 kHz)
       -> log-mel [B, 1, 80, 1 + n // 320]           frontend.M2DLogMel, (x - mean) / std
-      -> patch_embed 16x16, stride 16               [B, D, 5, N],  N = (1 + n // 320) // 16
+      -> zero-pad the normalised log-mel in time to 16 N frames (see below)
+      -> patch_embed 16x16, stride 16               [B, D, 5, N]
       -> tokens frequency-major (f t), + pos_embed[:, 1:] (time-cropped to N columns)
       -> prepend cls_token + pos_embed[:, :1]; blocks (pre-norm ViT); norm; drop CLS
       -> grid [B, 5, N, D]
       -> forward(): mean over the 5 frequency tokens -> [B, N, D]
                     (freq_pooling="stack": [B, N, 5*D], the checkpoint's 'b t (f d)' layout)
 
+Number of columns (:meth:`M2DEncoder.num_columns_for_frames`), for ``F = 1 + n // 320`` mel
+frames, ``p = 16`` and the trained grid of ``T0 = 62`` columns (``max_frames = 1001``)::
+
+    F <= 992 (= T0 p)         N = ceil(F / 16)   the last column is zero-padded (upstream)
+    992 < F <= 1001           N = 62             frames 992 ... F-1 are dropped (upstream: one
+                                                 1001-frame chunk through the stride-16 conv)
+    F > 1001                  N = ceil(F / 16)   zero-padded, windows of 62 columns (below)
+
+The padding is applied to the *normalised* log-mel (zeros = the ``norm_stats`` mean), as the
+upstream portable runtime does, so inputs of at most 1001 frames (10 s + 319 samples) give the
+same tokens as upstream.
+
 Time axis. Patch column ``k`` covers mel frames ``16k ... 16k+15`` (frame ``j`` is centred at
 ``j * hop / sr`` = ``j * 10 ms``), i.e. a **160 ms hop and width**; its centre is
-``160 k + 75`` ms (:meth:`M2DEncoder.column_times`). 1 s -> 101 frames -> 6 columns; 10 s ->
-1001 frames -> 62 columns (0-9.92 s; the last 9 frames are dropped by the stride-16 patches);
-25 s -> 2501 frames -> 156 columns. The (upstream) ``i * 10 s / 62`` stamps are an approximation.
+``160 k + 75`` ms (:meth:`M2DEncoder.column_times`); the last column may reach past the end
+of the signal (padding). 1 s -> 101 frames -> 7 columns (the 7th holds frames 96-100 and 11
+padding frames); 10 s -> 1001 frames -> 62 columns (0-9.92 s; the last 9 frames are dropped);
+25 s -> 2501 frames -> 157 columns. The (upstream) ``i * 10 s / 62`` stamps are an
+approximation.
 
-Inputs longer than the trained grid (62 columns) are encoded in windows of exactly 62 columns
-(992 frames) starting at columns 0, 62, 124, ...; the last window is shifted back to end at the
-last column (overlapping its predecessor, so it always has full context) and only its new
-columns are kept. Every column therefore keeps the uniform 160 ms grid above. (Upstream M2D
-chunks at 1001 frames instead, which shifts later chunks by 9 frames; for inputs of at most
-10 s both are identical.) Shorter inputs use the first N columns of the positional grid.
+Inputs longer than the trained grid (more than 1001 frames) are zero-padded to ``16 N`` frames
+and encoded in windows of exactly 62 columns (992 frames) starting at columns 0, 62, 124, ...;
+the last window is shifted back to end at the last column (overlapping its predecessor, so it
+always has full context) and only its new columns are kept. Every column therefore keeps the
+uniform 160 ms grid above. (Upstream M2D instead cuts chunks of 1001 frames, each giving 62
+columns and dropping its last 9 frames, and zero-pads only the last chunk, which may then be
+short; so beyond 1001 frames its columns drift by 9 frames per chunk. For inputs of at most
+1001 frames both are identical.) Shorter inputs use the first N columns of the positional grid.
 
 Four-channel use (as the DCASE 2026 baseline's spatial tagger): :meth:`forward_multichannel`
 folds the channels into the batch (shared weights) and concatenates per-channel features on the
@@ -51,6 +68,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as nnf
 import torchaudio.functional as taf
 
 from .checkpoint import CheckpointError, check_state_dict, read_state_dict, strip_key_prefixes
@@ -189,17 +207,31 @@ class M2DEncoder(nn.Module):
 
     @property
     def min_samples(self) -> int:
-        """Shortest input: one patch column needs ``patch_size`` frames (4800 samples)."""
-        return max((self.patch_size - 1) * self.hop_length, self.frontend.min_samples)
+        """Shortest input: the front end's (``n_fft // 2 + 1`` = 401 samples for the centred
+        STFT); any frame count gives at least one (zero-padded) column."""
+        return self.frontend.min_samples
+
+    def num_columns_for_frames(self, num_frames: int) -> int:
+        """Output steps for ``num_frames`` mel frames: ``ceil(F / 16)``, except
+        ``992 < F <= 1001`` -> 62 (module docstring; same as upstream up to 1001 frames)."""
+        f = int(num_frames)
+        if f < 1:
+            raise ValueError(f"M2DEncoder: need at least one mel frame, got {f}")
+        p, T0 = self.patch_size, self.grid[1]
+        if T0 * p < f <= self.max_frames:
+            return T0
+        return -(-f // p)
 
     def num_columns(self, num_samples: int) -> int:
-        """Output steps for ``num_samples`` input samples: ``(1 + n // hop) // patch``."""
-        return self.frontend.num_frames(num_samples) // self.patch_size
+        """Output steps for ``num_samples`` input samples (model rate):
+        :meth:`num_columns_for_frames` of ``1 + n // hop`` frames."""
+        return self.num_columns_for_frames(self.frontend.num_frames(num_samples))
 
     def column_times(self, num_columns: int, device=None) -> torch.Tensor:
         """Centre time in seconds of each output step: ``(16 k + 7.5) * hop / sr``
         (= 0.16 k + 0.075 s at 32 kHz). Column ``k`` pools the frames centred at
-        0.16 k ... 0.16 k + 0.15 s (each frame itself spans +-12.5 ms)."""
+        0.16 k ... 0.16 k + 0.15 s (each frame itself spans +-12.5 ms); these are nominal
+        centres, also for a last column that is partly zero padding."""
         k = torch.arange(num_columns, dtype=torch.float64, device=device)
         centre_frame = k * self.patch_size + (self.patch_size - 1) / 2
         return centre_frame * self.hop_length / self.sample_rate
@@ -224,9 +256,8 @@ class M2DEncoder(nn.Module):
             wav = taf.resample(wav, int(sample_rate), self.sample_rate)
         if wav.shape[-1] < self.min_samples:
             raise ValueError(
-                f"M2DEncoder.{what}: {wav.shape[-1]} samples is too short; one "
-                f"{self.column_hop_s * 1000:g} ms column needs at least {self.min_samples} "
-                f"samples at {self.sample_rate} Hz")
+                f"M2DEncoder.{what}: {wav.shape[-1]} samples is too short; the centred STFT "
+                f"needs at least {self.min_samples} samples at {self.sample_rate} Hz")
         return wav
 
     def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
@@ -236,7 +267,7 @@ class M2DEncoder(nn.Module):
 
     # ------------------------------------------------------------------ encoder
     def _encode_chunk(self, lms: torch.Tensor) -> torch.Tensor:
-        """``[B, 1, n_mels, n*patch]`` with ``n <= grid[1]`` -> ``[B, n_freq, n, D]``."""
+        """``[B, 1, n_mels, n * patch]`` with ``1 <= n <= grid[1]`` -> ``[B, n_freq, n, D]``."""
         x = self.patch_embed(lms.to(self.patch_embed.proj.weight.dtype))  # [B, D, F, n]
         B, D, nf, nt = x.shape
         F0, T0 = self.grid
@@ -252,19 +283,21 @@ class M2DEncoder(nn.Module):
         return x[:, 1:].reshape(B, F0, nt, D)
 
     def encode_log_mel(self, lms: torch.Tensor) -> torch.Tensor:
-        """Normalised log-mel ``[B, 1, n_mels, frames]`` -> token grid ``[B, n_freq, N, D]``.
+        """Normalised log-mel ``[B, 1, n_mels, F]`` -> token grid ``[B, n_freq, N, D]``.
 
-        ``N = frames // patch``; longer than the positional grid -> 62-column windows (see the
-        module docstring), all encoded in one batch.
+        ``N = num_columns_for_frames(F)``: the log-mel is zero-padded (or, for
+        ``992 < F <= 1001``, cropped) to ``16 N`` frames; longer than the positional grid ->
+        62-column windows (module docstring), all encoded in one batch.
         """
         if lms.ndim == 3:
             lms = lms.unsqueeze(1)
         B, _, _, frames = lms.shape
         p, T0 = self.patch_size, self.grid[1]
-        n = frames // p
-        if n < 1:
-            raise ValueError(f"M2DEncoder: {frames} frames is shorter than one patch ({p})")
-        lms = lms[..., : n * p]
+        n = self.num_columns_for_frames(frames)
+        if n * p > frames:
+            lms = nnf.pad(lms, (0, n * p - frames))  # zeros = the normalised mean
+        else:
+            lms = lms[..., : n * p]
         if n <= T0:
             return self._encode_chunk(lms)
         starts = list(range(0, n - T0 + 1, T0))

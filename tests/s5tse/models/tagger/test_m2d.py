@@ -23,7 +23,7 @@ def _wav(*shape, seed=0):
 
 
 # --- shapes and time axis ------------------------------------------------------------------
-@pytest.mark.parametrize("seconds, columns", [(1, 6), (10, 62), (25, 156)])
+@pytest.mark.parametrize("seconds, columns", [(1, 7), (10, 62), (25, 157)])
 def test_shapes_mono_and_multichannel(tiny, seconds, columns):
     n = seconds * SR
     assert tiny.num_columns(n) == columns
@@ -66,7 +66,7 @@ def test_stack_pooling_layout():
         grid = enc.forward_grid(x)
         y = enc(x)
     assert enc.feature_dim == 5 * 64
-    assert grid.shape == (2, 5, 6, 64) and y.shape == (2, 6, 320)
+    assert grid.shape == (2, 5, 7, 64) and y.shape == (2, 7, 320)
     # 'b t (f d)': frequency token f occupies features f*D ... (f+1)*D-1
     assert torch.equal(y[:, 3, 2 * 64:3 * 64], grid[:, 2, 3])
     with pytest.raises(ValueError):
@@ -86,24 +86,85 @@ def test_long_input_is_chunked_on_the_uniform_grid(tiny):
     x = _wav(1, 25 * SR, seed=4)
     with torch.no_grad():
         lms = tiny.log_mel(x)  # [1, 1, 80, 2501]
+        padded = torch.cat([lms, torch.zeros(1, 1, 80, 157 * 16 - 2501)], dim=-1)
         full = tiny.encode_log_mel(lms)
-        first = tiny.encode_log_mel(lms[..., : 62 * 16])
-        second = tiny.encode_log_mel(lms[..., 62 * 16: 124 * 16])
-        last = tiny.encode_log_mel(lms[..., (156 - 62) * 16: 156 * 16])
-    assert full.shape == (1, 5, 156, 64)
+        first = tiny.encode_log_mel(padded[..., : 62 * 16])
+        second = tiny.encode_log_mel(padded[..., 62 * 16: 124 * 16])
+        last = tiny.encode_log_mel(padded[..., (157 - 62) * 16:])
+    assert full.shape == (1, 5, 157, 64)
     torch.testing.assert_close(full[:, :, :62], first, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(full[:, :, 62:124], second, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(full[:, :, 124:], last[:, :, 30:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(full[:, :, 124:], last[:, :, 29:], rtol=1e-5, atol=1e-5)
+
+
+# --- zero padding of the last column (upstream portable runtime) -----------------------------
+def _upstream_columns(frames: int, unit: int = 1001, p: int = 16) -> int:
+    """Column count of the upstream rule, derived by hand: the normalised log-mel is
+    zero-padded to a multiple of 16, cut into chunks of 1001 frames, each patchified by a
+    stride-16 convolution (floor)."""
+    padded = -(-frames // p) * p
+    return sum(min(unit, padded - s) // p for s in range(0, frames, unit))
+
+
+def test_column_count_is_ceil_up_to_the_trained_grid(tiny):
+    for frames in range(1, 1002):
+        assert tiny.num_columns_for_frames(frames) == _upstream_columns(frames), frames
+    assert tiny.num_columns_for_frames(992) == 62 and tiny.num_columns_for_frames(991) == 62
+    assert tiny.num_columns_for_frames(977) == 62 and tiny.num_columns_for_frames(976) == 61
+    assert tiny.num_columns_for_frames(993) == 62 == tiny.num_columns_for_frames(1001)
+    assert tiny.num_columns_for_frames(1002) == 63  # windowed: ceil beyond the grid too
+    assert tiny.num_columns_for_frames(2501) == 157
+    with pytest.raises(ValueError, match="mel frame"):
+        tiny.num_columns_for_frames(0)
+    for n in (401, 4800, 16000, 16001, 32000, 159999, 317439, 317440, 320000, 320319):
+        frames = 1 + n // 320
+        expect = -(-frames // 16) if frames <= 992 else 62
+        assert tiny.num_columns(n) == expect, n
+
+
+@pytest.mark.parametrize("n", [16000, 32000, 5 * SR + 123])
+def test_short_input_tokens_equal_zero_padded_normalised_log_mel(tiny, n):
+    x = _wav(2, n, seed=7)
+    frames = 1 + n // 320
+    cols = -(-frames // 16)
+    # normalised log-mel computed here: STFT, the front end's Slaney bank, log, norm_stats
+    c = tiny.frontend.config
+    spec = torch.stft(x, c.n_fft, c.hop_length, c.win_length, torch.hann_window(c.win_length),
+                      center=True, pad_mode="reflect", return_complex=True)
+    lms = torch.log(tiny.frontend.mel_fb @ spec.abs().square() + c.log_eps)
+    lms = (lms - DEFAULT_NORM_STATS[0]) / DEFAULT_NORM_STATS[1]
+    assert lms.shape == (2, 80, frames)
+    padded = torch.cat([lms, torch.zeros(2, 80, cols * 16 - frames)], dim=-1)[:, None]
+    with torch.no_grad():
+        grid = tiny.forward_grid(x)
+        ref = tiny.encode_log_mel(padded)
+        floor = tiny.encode_log_mel(padded[..., : (frames // 16) * 16])
+    assert tiny.num_columns(n) == cols and grid.shape == (2, 5, cols, 64)
+    torch.testing.assert_close(grid, ref, rtol=1e-4, atol=1e-4)
+    # the padded column takes part in attention: the old floor rule gives other tokens
+    assert not torch.allclose(grid[:, :, : frames // 16], floor, atol=1e-3)
+
+
+def test_ten_seconds_keep_62_columns_and_drop_the_last_frames(tiny):
+    x = _wav(1, 10 * SR, seed=8)
+    with torch.no_grad():
+        lms = tiny.log_mel(x)  # 1001 frames
+        grid = tiny.encode_log_mel(lms)
+        ref = tiny.encode_log_mel(lms[..., :992])
+        # 996 frames (9.95 s): also one chunk of 62 columns, frames 992-995 dropped
+        short = tiny.encode_log_mel(lms[..., :996])
+    assert lms.shape[-1] == 1001 and grid.shape == (1, 5, 62, 64)
+    assert torch.equal(grid, ref) and torch.equal(short, ref)
 
 
 def test_short_input_uses_cropped_pos_embed():
     torch.manual_seed(0)
     enc = M2DEncoder.from_preset("tiny").eval()
-    x = _wav(1, SR)  # 6 columns
+    x = _wav(1, SR)  # 7 columns
     with torch.no_grad():
         y0 = enc(x)
         pe = enc.pos_embed.view(1, 1 + 5 * 62, 64)[:, 1:].view(1, 5, 62, 64)
-        pe[:, :, 6:] += torch.randn(1, 5, 56, 64)  # columns beyond the input: unused
+        pe[:, :, 7:] += torch.randn(1, 5, 55, 64)  # columns beyond the input: unused
         y1 = enc(x)
         pe[:, :, 0] += torch.randn(1, 5, 64)  # first column: used (not a constant shift,
         # which the LayerNorms would remove)
@@ -121,8 +182,8 @@ def test_sample_rate_check_and_resample(tiny):
         tiny.forward_multichannel(x16[:, None].expand(1, 4, 16000), sample_rate=16000)
     with torch.no_grad():
         y = tiny(x16, sample_rate=16000, resample=True)
-        assert y.shape == (1, 6, 64)
-        assert tiny(_wav(1, SR), sample_rate=SR).shape == (1, 6, 64)
+        assert y.shape == (1, 7, 64)
+        assert tiny(_wav(1, SR), sample_rate=SR).shape == (1, 7, 64)
 
 
 def test_bad_inputs(tiny):
@@ -131,7 +192,9 @@ def test_bad_inputs(tiny):
     with pytest.raises(ValueError, match="zero samples"):
         tiny.forward_multichannel(torch.zeros(1, 4, 0))
     with pytest.raises(ValueError, match="too short"):
-        tiny(torch.zeros(1, 4799))
+        tiny(torch.zeros(1, 400))
+    assert tiny.min_samples == 401
+    assert tiny(torch.zeros(1, 401)).shape == (1, 1, 64)  # 2 frames + 14 padding frames
     assert tiny(torch.zeros(1, 4800)).shape == (1, 1, 64)
     with pytest.raises(ValueError, match=r"\[B, samples\]"):
         tiny(torch.zeros(4, 1, SR))
@@ -321,5 +384,5 @@ def test_real_weights_one_second():
     with torch.no_grad():
         y = enc(x)
         z = enc.forward_multichannel(x[:1, None].expand(1, 4, SR).contiguous())
-    assert y.shape == (2, 6, 768) and z.shape == (1, 6, 4 * 768)
+    assert y.shape == (2, 7, 768) and z.shape == (1, 7, 4 * 768)
     assert torch.isfinite(y).all() and torch.isfinite(z).all()
