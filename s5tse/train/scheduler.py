@@ -10,22 +10,42 @@ the number of optimizer updates already taken (the update being computed is numb
     cosine:   p = clip((s - warmup_steps) / max(1, total_steps - warmup_steps), 0, 1)
               decay(s) = min_lr_ratio + (1 - min_lr_ratio) * (1 + cos(pi * p)) / 2
 
-``total_steps: null`` (cosine) means the whole run: ``max_epochs * iters_per_epoch //
-accum_grad`` (``num_training_steps``, supplied by the engine).
+so the first update already uses ``lr / warmup_steps``, the update ``warmup_steps - 1``
+the full ``lr``, and cosine ends at ``min_lr_ratio * lr`` (of each group) at update
+``total_steps`` and stays there. ``total_steps: null`` (cosine) means the whole run:
+``max_epochs * iters_per_epoch // accum_grad`` (``num_training_steps``, supplied by the
+engine).
 
     sched = SCHEDULERS.build("cosine", {"warmup_steps": 100}, optimizer=opt,
                              num_training_steps=10000)
     ...; opt.step(); sched.step()
 
-The state is the step counter only: the base learning rates always come from the config
-(so an lr changed with ``--allow_config_change true`` takes effect on resume).
+The schedulers are :class:`torch.optim.lr_scheduler.LambdaLR` objects whose factor is
+the closed form above (``lr = base_lr * factor(last_epoch)``, ``last_epoch`` counting
+updates). The chainable library schedules (``LinearLR``, ``StepLR``,
+``CosineAnnealingLR`` in a ``SequentialLR``) are not used: each of their steps multiplies
+the optimizer's current ``lr``, so on resume the learning rate restored with the optimizer
+state, not the config, would drive the rest of the run (recomputing it from the config
+breaks bit-identical resume); ``CosineAnnealingLR`` takes one absolute ``eta_min`` for
+all groups (``min_lr_ratio`` is relative to each group's lr) and rises again after
+``T_max``; and their recursion drifts from the closed form (warm-up + cosine: about
+1e-12 relative after 2*10^5 updates).
+
+State (``state_dict``): ``{"last_step": updates taken, "base_lrs": [...]}``, the format of
+every checkpoint so far. ``base_lrs`` is informative only: the base learning rates always
+come from the config, i.e. from the optimizer's groups when the scheduler is built (so an
+lr changed with ``--allow_config_change true`` takes effect on resume), and
+``load_state_dict`` sets each group's ``lr`` (and ``initial_lr``, which
+``optimizer.load_state_dict`` restores from the checkpoint) from them. Resuming gives the
+same learning rates, bit for bit, as an uninterrupted run.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 
 from s5tse.tasks.registry import Registry
 
@@ -34,8 +54,9 @@ __all__ = ["SCHEDULERS", "WarmupScheduler", "ConstantScheduler", "StepScheduler"
 SCHEDULERS = Registry("scheduler")
 
 
-class WarmupScheduler:
-    """Base class: linear warm-up times :meth:`decay`; sets every group's ``lr`` in place.
+class WarmupScheduler(LambdaLR):
+    """Base class: a :class:`~torch.optim.lr_scheduler.LambdaLR` with factor
+    ``warmup(s) * decay(s)``.
 
     Args:
         optimizer: its groups' current ``lr`` values are the base learning rates.
@@ -49,12 +70,17 @@ class WarmupScheduler:
     ) -> None:
         if int(warmup_steps) != warmup_steps or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
-        self.optimizer = optimizer
         self.warmup_steps = int(warmup_steps)
         self.num_training_steps = num_training_steps
-        self.base_lrs: List[float] = [float(g["lr"]) for g in optimizer.param_groups]
-        self.last_step = 0
-        self._apply()
+        # the current lr is the base lr (LambdaLR would prefer a leftover ``initial_lr``)
+        for group in optimizer.param_groups:
+            group["initial_lr"] = group["lr"]
+        super().__init__(optimizer, self.factor)
+
+    @property
+    def last_step(self) -> int:
+        """Optimizer updates taken (``last_epoch`` of the library scheduler)."""
+        return self.last_epoch
 
     def decay(self, step: int) -> float:
         return 1.0
@@ -64,25 +90,24 @@ class WarmupScheduler:
         warm = 1.0 if self.warmup_steps == 0 else min(1.0, (step + 1) / self.warmup_steps)
         return warm * self.decay(step)
 
-    def _apply(self) -> None:
-        f = self.factor(self.last_step)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * f
-
-    def step(self) -> None:
-        """Call after each ``optimizer.step()``."""
-        self.last_step += 1
-        self._apply()
-
-    def get_last_lr(self) -> List[float]:
-        return [float(g["lr"]) for g in self.optimizer.param_groups]
-
     def state_dict(self) -> Dict[str, Any]:
-        return {"last_step": self.last_step, "base_lrs": list(self.base_lrs)}
+        return {"last_step": int(self.last_epoch), "base_lrs": [float(b) for b in self.base_lrs]}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.last_step = int(state["last_step"])
-        self._apply()
+        """Continue from ``state["last_step"]`` with the base lrs of the config (see module doc)."""
+        if not isinstance(state, dict) or "last_step" not in state:
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(
+                f"{type(self).__name__}: scheduler state without 'last_step' ({found}); "
+                "not written by s5tse.train.scheduler"
+            )
+        self.last_epoch = int(state["last_step"])
+        # the same expression as LambdaLR.get_lr, so the lrs equal an uninterrupted run's
+        lrs = [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+        for group, base, lr in zip(self.optimizer.param_groups, self.base_lrs, lrs):
+            group["initial_lr"] = base
+            group["lr"] = lr
+        self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
 
 
 @SCHEDULERS.register("constant")
