@@ -277,6 +277,14 @@ if ! "${skip_eval}"; then
                     _opts=(--config "${decode_config}" --separator_exp "${_sep}" "${_label_opts[@]}"
                            --data "${datadir}/${_set}" --output_dir "${_dir}" --num_jobs "${_nj}"
                            ${_dev_opts[@]+"${_dev_opts[@]}"})
+                    # the decision steps below separate the decoded query set again: share it
+                    _cache=${_sep}/separations_${_labels}${decode_tag}_${_set}
+                    _steps_on=false
+                    if [ "${_mode}" = estimated ] && "${tune_thresholds}" \
+                            && [ -f "${datadir}/${_set}/spk1.scp" ]; then
+                        _steps_on=true
+                        _opts+=(--separation_cache "${_cache}")
+                    fi
                     _threads=()  # parallel jobs share the cores: one thread each
                     [ "${_nj}" -eq 1 ] || _threads=(--num_threads 1)
                     # shellcheck disable=SC2086
@@ -285,13 +293,12 @@ if ! "${skip_eval}"; then
                             ${_threads[@]+"${_threads[@]}"} ${decode_args}
                     # shellcheck disable=SC2086
                     ${python} -m s5tse.bin.decode "${_opts[@]}" --merge true ${decode_args}
-                    if [ "${_mode}" = estimated ] && "${tune_thresholds}" \
-                            && [ -f "${datadir}/${_set}/spk1.scp" ]; then
+                    if "${_steps_on}"; then
                         log "What each decision step adds on ${datadir}/${_set} -> ${_dir}/decision_steps.json"
                         _steps=(--config "${decode_config}" --tagger_exp "${_tag}"
                                 --separator_exp "${_sep}" --data "${datadir}/${_set}"
                                 --output "${_dir}/decision_steps.json" --num_jobs "${_nj}"
-                                ${_dev_opts[@]+"${_dev_opts[@]}"})
+                                --separation_cache "${_cache}" ${_dev_opts[@]+"${_dev_opts[@]}"})
                         # shellcheck disable=SC2086
                         ${_dec_cmd} JOB=1:"${_nj}" "${_dir}/log/decision_steps.JOB.log" \
                             ${python} -m s5tse.bin.decision_steps "${_steps[@]}" --job JOB \
@@ -299,6 +306,7 @@ if ! "${skip_eval}"; then
                         # shellcheck disable=SC2086
                         [ "${_nj}" -eq 1 ] || ${python} -m s5tse.bin.decision_steps "${_steps[@]}" \
                             --merge true ${decode_args}
+                        rm -rf "${_cache}"
                     fi
                 done
             done

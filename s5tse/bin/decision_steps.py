@@ -140,7 +140,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                                need_references=True,
                                classes=experiment_classes(args.separator_exp))
             items = items[args.job - 1::args.num_jobs]   # index % num_jobs == job - 1
-            decoder, _, _ = build_decoder(config, args.separator_exp, args.tagger_exp, False)
+            decoder, _, _ = build_decoder(config, args.separator_exp, args.tagger_exp, False,
+                                          args.separation_cache)
             results = decision_step_results(decoder, items, steps, config["resample"])
         except (DecodeInputError, ModelLoadError, ValueError) as exc:
             _fail(str(exc))

@@ -107,6 +107,10 @@ def decode_argument_parser(prog: str, description: str) -> argparse.ArgumentPars
                         help="Kaldi data dir (wav.scp; text and spk{1,2,3}.scp for oracle labels)")
     parser.add_argument("--soundscape_dir", default=None, help="folder of <name>.wav mixtures")
     parser.add_argument("--oracle_dir", default=None, help="folder of the oracle targets")
+    parser.add_argument("--separation_cache", default=None,
+                        help="folder of separations shared by decode, decision_steps and "
+                             "tune_thresholds: the same mixture, queries and separator are "
+                             "separated once (s5tse.decode.separation_cache)")
     parser.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     add_progress_argument(parser)
     return parser
@@ -260,7 +264,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                            keep=list(done))
         check_mixtures(mine, config["resample"])     # a bad file stops the job before any work
         decoder, sep, tag_exp = build_decoder(config, args.separator_exp, args.tagger_exp,
-                                              args.use_oracle_labels)
+                                              args.use_oracle_labels, args.separation_cache)
         resolved = dict(config)
         resolved.update(streaming_info(sep.network, config["streaming"]))
         resolved.update({

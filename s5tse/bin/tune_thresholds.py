@@ -121,7 +121,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
                            classes=experiment_classes(args.separator_exp))
         if args.max_items > 0:
             items = items[: args.max_items]
-        decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False)
+        decoder, sep, tag = build_decoder(config, args.separator_exp, args.tagger_exp, False,
+                                          args.separation_cache)
         tables = {} if args.per_class else None
         rows, best = tune_thresholds(decoder, items, qgrid, rgrid, config["frame_threshold"],
                                      config["resample"], subset_tables=tables)

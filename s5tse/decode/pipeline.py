@@ -13,6 +13,7 @@ from s5tse.bridge import QUERY_HOP, Bridge
 from s5tse.decode.config import parse_streaming
 from s5tse.decode.models import LoadedExperiment, experiment_classes, load_experiment
 from s5tse.decode.runner import Decoder
+from s5tse.decode.separation_cache import SeparationCache, separator_key
 
 __all__ = ["build_decoder", "streaming_info", "peak_rss_mb", "peak_gpu_mb", "check_device"]
 
@@ -51,8 +52,10 @@ def streaming_info(separator: torch.nn.Module, spec: Any) -> Dict[str, Any]:
 
 
 def build_decoder(config: Mapping[str, Any], separator_exp: str, tagger_exp: Optional[str],
-                  oracle: bool) -> Tuple[Decoder, LoadedExperiment, Optional[LoadedExperiment]]:
-    """Load the experiments named by the config's checkpoints and build the :class:`Decoder`.
+                  oracle: bool, separation_cache: Optional[str] = None
+                  ) -> Tuple[Decoder, LoadedExperiment, Optional[LoadedExperiment]]:
+    """Load the experiments named by the config's checkpoints and build the :class:`Decoder`;
+    ``separation_cache``: a folder of :class:`s5tse.decode.separation_cache.SeparationCache`.
 
     Raises ModelLoadError (missing / bad files) or ValueError (device, thresholds).
     """
@@ -71,9 +74,12 @@ def build_decoder(config: Mapping[str, Any], separator_exp: str, tagger_exp: Opt
                     config["frame_threshold"], query_hop=QUERY_HOP, classes=sep.classes,
                     class_report_thresholds=config.get("class_report_thresholds"))
     _, stream = parse_streaming(config["streaming"])
+    cache = None
+    if separation_cache:
+        cache = SeparationCache(separation_cache, separator_key(sep.checkpoint, stream, device))
     decoder = Decoder(sep, tag, bridge, streaming=stream, device=device, oracle=oracle,
                       oracle_threshold_db=config["oracle_threshold_db"],
-                      resample=config["resample"])
+                      resample=config["resample"], cache=cache)
     return decoder, sep, tag
 
 

@@ -69,11 +69,14 @@ class Decoder:
         oracle: oracle labels and activity from the references of each item.
         oracle_threshold_db: activity threshold of the oracle strong query.
         resample: resample references that are not 32 kHz (oracle mode).
+        cache: a :class:`s5tse.decode.separation_cache.SeparationCache`; separations found
+            there are read instead of computed, computed ones are stored (None: none).
     """
 
     def __init__(self, separator: LoadedExperiment, tagger: Optional[LoadedExperiment],
                  bridge: Bridge, streaming=None, device: str = "cpu", oracle: bool = False,
-                 oracle_threshold_db: float = -60.0, resample: bool = False) -> None:
+                 oracle_threshold_db: float = -60.0, resample: bool = False,
+                 cache=None) -> None:
         if not oracle and tagger is None:
             raise ValueError("Decoder: a tagger is needed unless oracle labels are used")
         self.device = torch.device(device)
@@ -86,6 +89,7 @@ class Decoder:
         self.oracle_threshold_db = float(oracle_threshold_db)
         self.resample = bool(resample)
         self.sep_min = min_input_samples(self.separator)
+        self.cache = cache
 
     # ------------------------------------------------------------------ steps
     def _tag(self, batch: Tensor):
@@ -136,12 +140,22 @@ class Decoder:
 
     def separate(self, x: Tensor, q: BridgeOutput) -> np.ndarray:
         """``x [4, T]`` and the queries -> ``sources [K, T]`` float32 numpy (zeros where not
-        queried; the separator is not run when nothing is)."""
-        from s5tse.streaming import separate
-
+        queried; the separator is not run when nothing is, nor when ``cache`` holds the result)."""
         n = x.shape[-1]
         if not q.any_query:
             return np.zeros((q.num_slots, n), dtype=np.float32)
+        if self.cache is None:
+            return self._separate(x, q)
+        sources = self.cache.get(x, q)
+        if sources is None or sources.shape != (q.num_slots, n):
+            sources = self._separate(x, q)
+            self.cache.put(x, q, sources)
+        return sources
+
+    def _separate(self, x: Tensor, q: BridgeOutput) -> np.ndarray:
+        from s5tse.streaming import separate
+
+        n = x.shape[-1]
         xin = x if n >= self.sep_min else torch.nn.functional.pad(x, (0, self.sep_min - n))
         strong = q.strong
         if xin.shape[-1] != n:  # keep the 40-ms grid: extend the query with zeros

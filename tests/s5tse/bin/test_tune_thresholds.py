@@ -298,3 +298,50 @@ def test_decision_steps_score_each_step_on_a_test_set(setup, capsys, tmp_path, m
         setup["tagger"], "--data", setup["data"], "--output", out], capsys)
     assert status == 1 and "decode_thresholds.yaml: missing; run python -m " \
         "s5tse.bin.tune_thresholds first" in err and len(err.strip().splitlines()) == 1
+
+
+def test_decode_and_decision_steps_share_a_separation_cache(setup, capsys, tmp_path, monkeypatch):
+    """With one --separation_cache, the decision steps read the query set that decode
+    separated (tau_q 0.2: Cough, Pour, Speech) instead of separating it again, and score
+    exactly what they score without the cache; the separator is a random (non-zero) one."""
+    import json
+
+    from s5tse.bin.decision_steps import main as steps_main
+    from s5tse.bin.decode import main as decode_main
+    from s5tse.decode import runner
+    from s5tse.utils.config import save_config
+
+    sep, _ = make_experiment("separator", SEPARATOR_YAML, tmp_path / "separator_random",
+                             "valid.sdri.ave.pth", ["--model_conf.preset", "unit"], seed=3)
+    tuned = tmp_path / "tuned.yaml"
+    save_config({"query_threshold": 0.2, "report_threshold": 0.5,
+                 "single_threshold": {"threshold": 0.7}}, tuned)
+    runs = []
+    original = runner.Decoder._separate
+    monkeypatch.setattr(runner.Decoder, "_separate",
+                        lambda self, x, q: runs.append(tuple(q.labels)) or original(self, x, q))
+    cache = tmp_path / "separations"
+    n = len(setup["items"])
+    status, _, err = run_cli(decode_main, [
+        "--config", DECODE_YAML, "--separator_exp", sep, "--tagger_exp", setup["tagger"],
+        "--data", setup["data"], "--output_dir", tmp_path / "decode_x_valid",
+        "--query_threshold", "0.2", "--report_threshold", "0.5", "--use_tuned_thresholds", "false",
+        "--separation_cache", cache], capsys)
+    assert status == 0, err
+    assert len(runs) == n and len(list(cache.glob("*.npy"))) == n
+
+    steps = ["--config", DECODE_YAML, "--separator_exp", sep, "--tagger_exp", setup["tagger"],
+             "--data", setup["data"], "--thresholds", tuned]
+    runs.clear()
+    status, _, err = run_cli(steps_main, steps + ["--output", tmp_path / "cached.json",
+                                                  "--separation_cache", cache], capsys)
+    assert status == 0, err
+    # argmax {C, P} and one threshold {C} are separated; decoupled {C, P, S} comes from decode
+    assert len(runs) == 2 * n and ("Cough", "Pour", "Speech") not in runs, runs
+    runs.clear()
+    status, _, err = run_cli(steps_main, steps + ["--output", tmp_path / "plain.json"], capsys)
+    assert status == 0, err
+    assert len(runs) == 3 * n
+    cached = json.loads((tmp_path / "cached.json").read_text())["steps"]
+    plain = json.loads((tmp_path / "plain.json").read_text())["steps"]
+    assert cached == plain
