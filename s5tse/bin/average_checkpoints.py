@@ -43,8 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(argv)
 
-    import torch
-
+    from s5tse.models.tagger.checkpoint import CheckpointError as FileError
+    from s5tse.models.tagger.checkpoint import load_checkpoint_file
     from s5tse.train.average import average_state_dicts, write_nbest_averages
     from s5tse.train.checkpoint import CheckpointError, load_checkpoint, save_weights
     from s5tse.train.reporter import Reporter
@@ -60,10 +60,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             fail("--output is required with input files")
         states = []
         for path in args.inputs:
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # missing, corrupt
-                fail(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            try:  # missing, empty, truncated, not a checkpoint: one line naming the file
+                state = load_checkpoint_file(path, map_location="cpu")
+            except (FileError, FileNotFoundError) as exc:
+                fail(str(exc))
             states.append(state["model"] if isinstance(state, dict) and "model" in state
                           and "epoch" in state else state)
         try:

@@ -25,7 +25,8 @@ it has no labels and writes no files. Separation is block-streamed as the pack's
 
 Errors (not 4-channel, another rate without ``--resample true``, NaN/Inf samples, unreadable
 file, a packed model whose files do not match its manifest): ``separate: error: <one line
-naming the file>``, exit 1; the outputs of the inputs before it stay.
+naming the file>``, exit 1; the outputs of the inputs before it stay (``--out_dir`` is made with
+the first output, so a bad first input leaves none).
 """
 from __future__ import annotations
 
@@ -119,8 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             args.model, device=args.device, resample=args.resample,
             report_threshold=args.report_threshold, query_threshold=args.query_threshold,
             streaming=args.streaming)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        done = skipped = 0
+        done = skipped = 0   # out_dir appears with the first output (a bad first input: none)
         for name, path in progress_bar(items, desc="separate", unit="file"):
             record = out_dir / f"{name}.json"
             if record.exists():
@@ -147,6 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             log.info("%s: %s (RTF %.3f)", path, " ".join(e["label"] for e in entries) or "-",
                      result.compute_seconds / audio)
             done += 1
+        out_dir.mkdir(parents=True, exist_ok=True)
     except (DecodeInputError, PackedModelError, ModelLoadError, ConfigError, ValueError, OSError) as exc:
         _fail(str(exc))
     print(f"{PROG}: {done} input(s) separated into {out_dir}"

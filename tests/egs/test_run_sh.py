@@ -268,6 +268,7 @@ def test_whole_recipe_ci_profile(repo_root, subprocess_env, tmp_path):
         assert (steps[-1]["acc_mix"], steps[-1]["acc_src"]) == pytest.approx(row[1:], abs=1e-3)
         assert steps[-1]["capi_sdri"] == pytest.approx(row[0], abs=2e-3)
     assert results.read_text().count("### Decision steps: ") == 2
+    assert not list(exp.glob("*/separations_*"))   # the shared separation cache is removed
 
     # stage 7: one submission per estimated-label decoding, none for oracle labels
     zips = sorted(p.name for p in (exp / "submission").glob("*.zip"))

@@ -30,7 +30,7 @@ def test_nbest_from_the_history(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     ([], "give either input files"),
     (["x.pth"], "--output is required"),
-    (["missing.pth", "--output", "o.pth"], "cannot load missing.pth"),
+    (["missing.pth", "--output", "o.pth"], "missing.pth: checkpoint file not found"),
     (["--exp_dir", "."], "no checkpoint.pth in ."),
 ])
 def test_errors(argv, message, capsys, tmp_path, monkeypatch):
