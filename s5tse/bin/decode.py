@@ -45,6 +45,12 @@ when run again with the same arguments: the mixtures it finished are kept
 (``logdir/items/<soundscape>.json``), the others are decoded. Every mixture of a job is read
 and checked before the models run.
 
+Separation cache: ``--separation_cache DIR`` (also in ``decision_steps`` and
+``tune_thresholds``) stores each separation under a key of the separator's weights, streaming
+sizes and device, the mixture and the queries (:mod:`s5tse.decode.separation_cache`); a tool
+that meets the same key reads it instead of running the separator. Stage 5 of run.sh shares
+one between the estimated-label decoding and its decision steps, then removes it.
+
 Thresholds: ``conf/decode.yaml`` < ``<tagger_exp>/decode_thresholds.yaml`` (written by
 ``python -m s5tse.bin.tune_thresholds``, used when present and ``use_tuned_thresholds``) <
 ``--report_threshold`` / ``--query_threshold`` on the command line.
