@@ -183,7 +183,7 @@ class SceneSeparator:
     def _read(self, audio: Any, sample_rate: Optional[int], resample: bool
               ) -> Tuple[torch.Tensor, str]:
         """``[4, T]`` float32 at 32 kHz and a name; errors name the file or say what was expected."""
-        from s5tse.decode.inputs import DecodeInputError, _resample, read_mixture
+        from s5tse.decode.inputs import check_mixture_array, read_mixture
 
         if isinstance(audio, (str, os.PathLike)):
             if sample_rate is not None:
@@ -192,17 +192,8 @@ class SceneSeparator:
         x = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
         if sample_rate is None:
             raise ValueError("an array input needs its sample_rate")
-        if x.ndim != 2 or x.shape[0] != 4:
-            raise DecodeInputError(f"input: expected FOA audio [4, samples] (W, Y, Z, X), got "
-                                   f"shape {tuple(x.shape)}")
-        if not np.issubdtype(x.dtype, np.floating) or not np.isfinite(x).all():
-            raise DecodeInputError("input: expected finite floating-point samples")
-        if int(sample_rate) != SAMPLE_RATE:
-            if not resample:
-                raise DecodeInputError(f"input: {sample_rate} Hz, expected {SAMPLE_RATE} "
-                                       "(pass resample=True to resample it)")
-            x = _resample(x, int(sample_rate), SAMPLE_RATE)
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), "input"
+        return check_mixture_array(x, int(sample_rate), "input", resample,
+                                   resample_hint="pass resample=True to resample it"), "input"
 
 
 def _rebind(decoder: Any, config: Mapping[str, Any]) -> Any:

@@ -147,22 +147,34 @@ def _read(entry: str, role: str) -> Tuple[np.ndarray, int]:
         raise DecodeInputError(f"{role}: {' '.join(str(exc).split())}") from None
 
 
+def check_mixture_array(x: np.ndarray, sr: int, where: str, resample: bool = False,
+                        sample_rate: int = SAMPLE_RATE, num_channels: int = NUM_CHANNELS,
+                        resample_hint: str = "pass --resample true to resample it") -> torch.Tensor:
+    """A mixture ``x [C, T]`` at ``sr`` Hz -> ``[num_channels, T]`` float32 at ``sample_rate``;
+    DecodeInputError starting with ``where`` (a file, or ``input`` for an array) when it has
+    another channel count, NaN/Inf or non-float samples, or another rate without ``resample``."""
+    if x.ndim != 2 or x.shape[0] != num_channels:
+        got = f"{x.shape[0]} channel(s)" if x.ndim == 2 else f"shape {tuple(x.shape)}"
+        raise DecodeInputError(f"{where}: mixture has {got}, expected {num_channels} "
+                               f"(FOA W, Y, Z, X)")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DecodeInputError(f"{where}: mixture has {x.dtype} samples, expected floating point")
+    if not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise DecodeInputError(f"{where}: mixture has {bad} NaN/Inf sample(s)")
+    if int(sr) != sample_rate:
+        if not resample:
+            raise DecodeInputError(f"{where}: mixture has {sr} Hz, expected {sample_rate} "
+                                   f"({resample_hint})")
+        x = _resample(x, int(sr), sample_rate)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
 def read_mixture(entry: str, resample: bool = False, sample_rate: int = SAMPLE_RATE,
                  num_channels: int = NUM_CHANNELS) -> torch.Tensor:
     """``[num_channels, T]`` float32 mixture at ``sample_rate`` (checks in the module docstring)."""
     x, sr = _read(entry, "mixture")
-    if x.shape[0] != num_channels:
-        raise DecodeInputError(f"{entry}: mixture has {x.shape[0]} channel(s), expected "
-                               f"{num_channels} (FOA W, Y, Z, X)")
-    if not np.isfinite(x).all():
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise DecodeInputError(f"{entry}: mixture has {bad} NaN/Inf sample(s)")
-    if sr != sample_rate:
-        if not resample:
-            raise DecodeInputError(f"{entry}: mixture has {sr} Hz, expected {sample_rate} "
-                                   f"(pass --resample true to resample it)")
-        x = _resample(x, sr, sample_rate)
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return check_mixture_array(x, sr, entry, resample, sample_rate, num_channels)
 
 
 def read_references(item: DecodeItem, num_samples: int, resample: bool = False,
