@@ -42,6 +42,7 @@ tune_thresholds=true    # stage 5: grid-search the report/query thresholds on ${
 tune_opts="--per_class true"  # stage 5: extra options of s5tse.bin.tune_thresholds ("--per_class true": one report threshold per class at the selected tau_q, from the same separations)
 ngpu=auto               # GPUs per training job: auto (1 if nvidia-smi lists a GPU, else 0), 0 = CPU, N > 1 = torchrun
 num_nodes=1             # nodes per training job (> 1 needs --cmd_backend slurm)
+train_jobs=2            # stages 3-4: trainings run at a time (CPU: nproc/train_jobs threads each); 1 when a config starts from another of its list (conf/real.conf)
 submission_set=eval     # stage 7 packs the decoding directories of this set (decode_<tag>_<set>)
 submission_author=Author        # stage 7: author surname in the submission name
 submission_affiliation=Affiliation  # stage 7: affiliation abbreviation in the submission name
@@ -79,11 +80,12 @@ if [ $# -ne 0 ]; then
     exit 2
 fi
 usage_error() { echo "$0: error: $*" >&2; usage >&2; exit 2; }
-for _opt in stage stop_stage nj submission_number num_nodes; do
+for _opt in stage stop_stage nj submission_number num_nodes train_jobs; do
     [[ "${!_opt}" =~ ^[0-9]+$ ]] || usage_error "--${_opt} must be a non-negative integer, got '${!_opt}'"
 done
 [ "${nj}" -ge 1 ] || usage_error "--nj must be at least 1, got ${nj}"
 [ "${num_nodes}" -ge 1 ] || usage_error "--num_nodes must be at least 1, got ${num_nodes}"
+[ "${train_jobs}" -ge 1 ] || usage_error "--train_jobs must be at least 1, got ${train_jobs}"
 last_stage=8
 if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt "${last_stage}" ]; then
     usage_error "--stage ${stage} --stop_stage ${stop_stage} runs no stage (the stages are 0-${last_stage})"
@@ -179,24 +181,51 @@ else
     log "Skip the data preparation stages (0-2)"
 fi
 
-# train_all CONFIGS ARGS: train each config into ${expdir}/<exp_tag> (re-running resumes).
+# train_all CONFIGS ARGS: train each config into ${expdir}/<exp_tag> (re-running resumes),
+# ${train_jobs} at a time; a failed training stops the stage, naming its config and log.
 train_all() {
-    local conf exp
+    local conf exp _threads
+    local -a pids=() confs=()
     # shellcheck disable=SC2086
     eval "launcher=( $(${python} -m s5tse.train.launch --ngpu "${ngpu}" \
         --num_nodes "${num_nodes}" --cmd_backend "${cmd_backend}") )"
     need_table "${datadir}/lang/classes.txt" "3-4" "trains on the classes it lists"
+    local -a _env=()
+    if [ "${ngpu}" = 0 ] && [ "${train_jobs}" -gt 1 ]; then   # share the CPU cores
+        _threads=$(( $(nproc) / train_jobs ))
+        [ "${_threads}" -ge 1 ] || _threads=1
+        _env=(env OMP_NUM_THREADS="${_threads}")
+    fi
     for conf in $1; do
         exp=${expdir}/$(exp_tag "${conf}" "$2")
         save_cmd "${exp}"
         log "Training ${conf} -> ${exp} (log: ${exp}/train.log; re-running resumes)"
         # shellcheck disable=SC2086
-        ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/log/launch.log" \
+        ${_env[@]+"${_env[@]}"} ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/log/launch.log" \
             ${launcher[@]+"${launcher[@]}"} ${python} -m s5tse.bin.train --config "${conf}" \
                 --train_data "${datadir}" --valid_data "${datadir}" \
                 --classes "${datadir}/lang/classes.txt" --synthesis "${synthesis_config}" \
-                --output_dir "${exp}" --ngpu "${ngpu}" $2
+                --output_dir "${exp}" --ngpu "${ngpu}" $2 &
+        pids+=($!)
+        confs+=("${conf}")
+        if [ "${#pids[@]}" -ge "${train_jobs}" ]; then
+            wait_trainings "$2"
+            pids=()
+            confs=()
+        fi
     done
+    [ "${#pids[@]}" -eq 0 ] || wait_trainings "$2"
+}
+# wait_trainings ARGS: wait for every training in pids/confs (train_all); stop if one failed.
+wait_trainings() {
+    local i failed=0
+    for i in "${!pids[@]}"; do
+        if ! wait "${pids[i]}"; then
+            log "Error: training ${confs[i]} failed; see ${expdir}/$(exp_tag "${confs[i]}" "$1")/log/launch.log"
+            failed=1
+        fi
+    done
+    [ "${failed}" -eq 0 ] || exit 1
 }
 
 if ! "${skip_train}"; then

@@ -439,3 +439,25 @@ def test_pretraining_trains_and_exports_before_the_taggers(repo_root, subprocess
                      ("s5tse.bin.export_encoder", "pretrain_fpasst_mini"),
                      ("s5tse.bin.train", "tagger_fusion_mini_pretrained"),
                      ("s5tse.bin.train", "tagger_m2dat_mini_pretrained")]
+
+
+def test_parallel_trainings_name_the_one_that_failed(repo_root, subprocess_env, tmp_path, mini_data):
+    """--train_jobs 2: both configs of the list run; the bad one (a config key typo) stops the
+    stage with one error naming it and its log, while the other one completes."""
+    good = repo_root / RECIPE / "conf" / "tuning" / "train_tagger_m2dat_tiny.yaml"
+    bad = tmp_path / "train_tagger_typo.yaml"
+    bad.write_text(good.read_text() + "max_epoch: 3\n")
+    res = run_recipe(repo_root, subprocess_env, "--stage", "3", "--stop_stage", "3",
+                     "--datadir", str(mini_data), "--expdir", str(tmp_path / "exp"),
+                     "--pretrain_configs", "", "--train_jobs", "2",
+                     "--tagger_configs", f"{bad} conf/tuning/train_tagger_m2dat_tiny.yaml",
+                     "--tagger_args", "--dry_run true")
+    assert res.returncode == 1, res.stdout + res.stderr
+    errors = [line for line in res.stdout.splitlines() if "Error:" in line]
+    assert len(errors) == 1, res.stdout
+    log = tmp_path / "exp" / "tagger_typo_dry_runtrue" / "log" / "launch.log"
+    assert f"training {bad} failed; see {log}" in errors[0]
+    assert "unknown key 'max_epoch'" in log.read_text()
+    assert "Ended (code 0)" in (tmp_path / "exp" / "tagger_m2dat_tiny_dry_runtrue" / "log"
+                                / "launch.log").read_text()
+    assert "Stage 3 done" not in res.stdout
