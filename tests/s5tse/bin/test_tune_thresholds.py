@@ -75,17 +75,19 @@ def expected_rows(items):
 run = partial(run_cli, main)  # (args, capsys) -> (exit status, stdout, stderr)
 
 
-def test_grid_search_writes_the_best_thresholds(setup, capsys, monkeypatch):
+def record_separations(monkeypatch, method):
+    """The labels of every call of ``Decoder.<method>`` from now on (a list that grows)."""
     from s5tse.decode import runner
 
     calls = []
-    original = runner.Decoder.separate
+    original = getattr(runner.Decoder, method)
+    monkeypatch.setattr(runner.Decoder, method,
+                        lambda self, x, q: calls.append(tuple(q.labels)) or original(self, x, q))
+    return calls
 
-    def counting(self, x, q):
-        calls.append(tuple(q.labels))
-        return original(self, x, q)
 
-    monkeypatch.setattr(runner.Decoder, "separate", counting)
+def test_grid_search_writes_the_best_thresholds(setup, capsys, monkeypatch):
+    calls = record_separations(monkeypatch, "separate")
     args = ["--config", DECODE_YAML, "--separator_exp", setup["separator"],
             "--tagger_exp", setup["tagger"], "--data", setup["data"],
             "--query_grid", ",".join(map(str, QUERY_GRID)),
@@ -242,17 +244,13 @@ def test_decision_steps_score_each_step_on_a_test_set(setup, capsys, tmp_path, m
     import json
 
     from s5tse.bin.decision_steps import main as steps_main
-    from s5tse.decode import runner
     from s5tse.utils.config import save_config
 
     tuned = tmp_path / "tuned.yaml"
     save_config({"query_threshold": 0.2, "report_threshold": 0.5,
                  "single_threshold": {"threshold": 0.7},
                  "class_report_thresholds": {"Cough": 0.95}}, tuned)
-    calls = []
-    original = runner.Decoder.separate
-    monkeypatch.setattr(runner.Decoder, "separate",
-                        lambda self, x, q: calls.append(tuple(q.labels)) or original(self, x, q))
+    calls = record_separations(monkeypatch, "separate")
     out = tmp_path / "decision_steps.json"
     status, stdout, err = run_cli(steps_main, [
         "--config", DECODE_YAML, "--separator_exp", setup["separator"], "--tagger_exp",
@@ -308,7 +306,6 @@ def test_decode_and_decision_steps_share_a_separation_cache(setup, capsys, tmp_p
 
     from s5tse.bin.decision_steps import main as steps_main
     from s5tse.bin.decode import main as decode_main
-    from s5tse.decode import runner
     from s5tse.utils.config import save_config
 
     sep, _ = make_experiment("separator", SEPARATOR_YAML, tmp_path / "separator_random",
@@ -316,10 +313,7 @@ def test_decode_and_decision_steps_share_a_separation_cache(setup, capsys, tmp_p
     tuned = tmp_path / "tuned.yaml"
     save_config({"query_threshold": 0.2, "report_threshold": 0.5,
                  "single_threshold": {"threshold": 0.7}}, tuned)
-    runs = []
-    original = runner.Decoder._separate
-    monkeypatch.setattr(runner.Decoder, "_separate",
-                        lambda self, x, q: runs.append(tuple(q.labels)) or original(self, x, q))
+    runs = record_separations(monkeypatch, "_separate")   # the separator runs themselves
     cache = tmp_path / "separations"
     n = len(setup["items"])
     status, _, err = run_cli(decode_main, [
