@@ -138,7 +138,10 @@ def test_modules_match_their_layout_restated_independently():
     b, t, f, d = 2, 6, 5, cfg.d_model
     with torch.no_grad():
         h = torch.randn(b, t, f, d, generator=g)
-        tol = dict(rtol=1e-4, atol=1e-5)
+        # float32 sums in another order (SDPA vs explicit softmax; the CPU's vector width
+        # decides the kernels): 1.2e-5 apart on one of 480 outputs on some CPUs; a layout
+        # error is O(1)
+        tol = dict(rtol=1e-3, atol=1e-4)
         torch.testing.assert_close(model.encoder[0](h), _tf_block(h, sd, "enc_block.0", 2), **tol)
         stage = model.decoder.stages[0]
         torch.testing.assert_close(stage.tf_block(h), _tf_block(h, sd, "dec_block.0", 2), **tol)
