@@ -146,10 +146,11 @@ class Decoder:
             return np.zeros((q.num_slots, n), dtype=np.float32)
         if self.cache is None:
             return self._separate(x, q)
-        sources = self.cache.get(x, q)
+        key = self.cache.key(x, q)
+        sources = self.cache.get(key)
         if sources is None or sources.shape != (q.num_slots, n):
             sources = self._separate(x, q)
-            self.cache.put(x, q, sources)
+            self.cache.put(key, sources)
         return sources
 
     def _separate(self, x: Tensor, q: BridgeOutput) -> np.ndarray:

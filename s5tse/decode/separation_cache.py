@@ -13,8 +13,9 @@ So a retrained separator, another streaming setting or other thresholds never re
 entry. Entries are written atomically (temp + rename); an unreadable entry is recomputed.
 
     cache = SeparationCache("exp/sep/decode_x_test/separations", separator_key(ckpt, stream, "cpu"))
-    sources = cache.get(x, q)            # None on a miss
-    cache.put(x, q, sources)
+    key = cache.key(x, q)                # hashes the mixture once
+    sources = cache.get(key)             # None on a miss
+    cache.put(key, sources)
 
 ``run.sh`` stage 5 gives the estimated-label decoding and its decision steps one cache (the
 decoded query set is one of the steps') and removes it afterwards.
@@ -73,20 +74,19 @@ class SeparationCache:
             _update(h, t)
         return h.hexdigest()
 
-    def path(self, x: torch.Tensor, q) -> Path:
-        return self.root / f"{self.key(x, q)}.npy"
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.npy"
 
-    def get(self, x: torch.Tensor, q) -> Optional[np.ndarray]:
-        """The stored ``sources [K, T]``, or None (absent or unreadable)."""
-        path = self.path(x, q)
+    def get(self, key: str) -> Optional[np.ndarray]:
+        """The stored ``sources [K, T]`` of :meth:`key` ``key``, or None (absent or unreadable)."""
         try:
-            return np.load(path, allow_pickle=False)
+            return np.load(self.path(key), allow_pickle=False)
         except (OSError, ValueError):
             return None
 
-    def put(self, x: torch.Tensor, q, sources: np.ndarray) -> None:
-        """Store ``sources [K, T]`` for ``(x, q)`` (atomically)."""
-        path = self.path(x, q)
+    def put(self, key: str, sources: np.ndarray) -> None:
+        """Store ``sources [K, T]`` under ``key`` (atomically)."""
+        path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:

@@ -30,10 +30,10 @@ def test_round_trip_and_what_the_key_depends_on(tmp_path, ckpt):
     q = queries()
     sep = separator_key(ckpt, STREAMING_PRESETS["long_context"], "cpu")
     cache = SeparationCache(tmp_path / "c", sep)
-    assert cache.get(x, q) is None
+    assert cache.get(cache.key(x, q)) is None
     y = np.random.default_rng(0).standard_normal((3, 32000)).astype(np.float32)
-    cache.put(x, q, y)
-    assert np.array_equal(cache.get(x, q), y) and len(list((tmp_path / "c").iterdir())) == 1
+    cache.put(cache.key(x, q), y)
+    assert np.array_equal(cache.get(cache.key(x, q)), y) and len(list((tmp_path / "c").iterdir())) == 1
 
     changed_x = x.clone()
     changed_x[2, 7] += 1e-3
@@ -42,8 +42,9 @@ def test_round_trip_and_what_the_key_depends_on(tmp_path, ckpt):
     changed_weak.weak[2, 0] = 1.0
     changed_query.query = torch.tensor([True, True, True])
     for xx, qq in ((changed_x, q), (x, changed_strong), (x, changed_weak), (x, changed_query)):
-        assert cache.get(xx, qq) is None
-    assert SeparationCache(tmp_path / "c", sep).get(x, queries()) is not None   # same inputs
+        assert cache.get(cache.key(xx, qq)) is None
+    same = SeparationCache(tmp_path / "c", sep)
+    assert same.get(same.key(x, queries())) is not None   # same inputs
     path2 = tmp_path / "w2.pth"
     path2.write_bytes(b"weights-2")
     others = (separator_key(path2, STREAMING_PRESETS["long_context"], "cpu"),
@@ -52,7 +53,8 @@ def test_round_trip_and_what_the_key_depends_on(tmp_path, ckpt):
               separator_key(ckpt, STREAMING_PRESETS["long_context"], "meta"))
     assert len({sep, *others}) == 5
     for other in others:
-        assert SeparationCache(tmp_path / "c", other).get(x, q) is None
+        other_cache = SeparationCache(tmp_path / "c", other)
+        assert other_cache.get(other_cache.key(x, q)) is None
 
 
 def test_an_unreadable_entry_is_a_miss(tmp_path, ckpt):
@@ -60,8 +62,8 @@ def test_an_unreadable_entry_is_a_miss(tmp_path, ckpt):
     q = queries(frames=1)
     cache = SeparationCache(tmp_path / "c", separator_key(ckpt, None, "cpu"))
     (tmp_path / "c").mkdir()
-    cache.path(x, q).write_bytes(b"not a npy file")
-    assert cache.get(x, q) is None
-    cache.put(x, q, np.ones((3, 100), dtype=np.float32))
-    assert cache.get(x, q).sum() == 300
+    cache.path(cache.key(x, q)).write_bytes(b"not a npy file")
+    assert cache.get(cache.key(x, q)) is None
+    cache.put(cache.key(x, q), np.ones((3, 100), dtype=np.float32))
+    assert cache.get(cache.key(x, q)).sum() == 300
     assert [p.suffix for p in (tmp_path / "c").iterdir()] == [".npy"]   # no temporaries
