@@ -90,6 +90,17 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         snr_db: (low, high) event-to-noise ratio over the event's span, uniform.
         level_db: (low, high) RMS of the window in dBFS, uniform.
         sample_rate: expected sampling rate of the pool audio.
+        rir_prob: probability that the event (and its interference) is reverberated by one
+            channel (W, Y, Z or X, uniform) of a random RIR of the split's rooms
+            (``<data>/rirs_<split>``): the taggers feed every FOA channel of reverberant
+            scenes to the encoder, and AudioSet clips are not dry either.
+        interference_prob: probability of one non-target event
+            (``<data>/interference_<split>``) at a random offset of the window.
+        interference_snr_db: (low, high) event-to-interference ratio (RMS of each over its
+            own span), uniform.
+        extra_events: (low, high) number of further target events (any class, uniform count)
+            at random offsets over the first: multi-label windows, as AudioSet clips are.
+        extra_snr_db: (low, high) ratio of the first event to each further one, uniform.
 
     Example:
         >>> ds = IsolatedEventsDataset("data", split="train", seed=0, num_items=64,
@@ -101,7 +112,11 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
                  seed: int = 0, num_items: Optional[int] = None,
                  classes: Optional[ClassInventory] = None, window_sec: float = 10.0,
                  snr_db: Sequence[float] = (6.0, 30.0),
-                 level_db: Sequence[float] = (-55.0, -25.0), sample_rate: int = 32000) -> None:
+                 level_db: Sequence[float] = (-55.0, -25.0), sample_rate: int = 32000,
+                 rir_prob: float = 0.0, interference_prob: float = 0.0,
+                 interference_snr_db: Sequence[float] = (-5.0, 15.0),
+                 extra_events: Sequence[int] = (0, 0),
+                 extra_snr_db: Sequence[float] = (-5.0, 5.0)) -> None:
         from s5tse.simulate.sources import SourceIndex
 
         if classes is None:
@@ -114,6 +129,29 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
             (index.abspath("foreground", f.rel), classes.label_to_index(label))
             for label, files in index.fg_files.items() for f in files]
         self.noises: List[Path] = [index.abspath("background", rel) for rel in index.noise_files]
+        for name, p in (("rir_prob", rir_prob), ("interference_prob", interference_prob)):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+        self.rir_prob, self.interference_prob = float(rir_prob), float(interference_prob)
+        self.interference_snr_db = tuple(map(float, interference_snr_db))
+        lo, hi = (int(v) for v in extra_events)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"extra_events must be (low, high) with 0 <= low <= high, "
+                             f"got {list(extra_events)!r}")
+        self.extra_events, self.extra_snr_db = (lo, hi), tuple(map(float, extra_snr_db))
+        self.interferences: List[Path] = [index.abspath("interference", f.rel)
+                                          for files in index.int_files.values() for f in files]
+        if self.interference_prob > 0 and not self.interferences:
+            raise ValueError(f"interference_prob {interference_prob} needs interference files: "
+                             f"the {split} pool has none")
+        self.rirs: List[np.ndarray] = []                                 # per room [M, R, N]
+        if self.rir_prob > 0:
+            from s5tse.simulate.sources import read_room
+
+            self.rirs = [read_room(index.root / rel, sample_rate).ir.astype(np.float64)
+                         for rel in index.rooms]
+            if not self.rirs:
+                raise ValueError(f"rir_prob {rir_prob} needs rooms: the {split} pool has none")
         self.split, self.seed, self.sample_rate = split, int(seed), int(sample_rate)
         self.window = int(round(window_sec * sample_rate))
         self.snr_db, self.level_db = tuple(map(float, snr_db)), tuple(map(float, level_db))
@@ -135,6 +173,53 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
             raise ValueError(f"{path}: {sr} Hz, expected {self.sample_rate} Hz (the data contract)")
         return x[:, 0]
 
+    def _reverb(self, x: np.ndarray, rng: np.random.Generator, room: int, channel: int,
+                length: int) -> np.ndarray:
+        """``x`` convolved with channel ``channel`` of a random RIR of ``room``, cut to ``length``."""
+        from scipy.signal import fftconvolve
+
+        rirs = self.rirs[room]
+        return fftconvolve(x, rirs[int(rng.integers(rirs.shape[0])), channel])[:length]
+
+    def _extra_event(self, rng: np.random.Generator,
+                     room: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, int, int]:
+        """A further target event at unit RMS (reverberated in ``room`` = (room, channel) as
+        the first), its class index and its offset in the window."""
+        path, label = self.events[int(rng.integers(len(self.events)))]
+        n = self.window
+        total = sf.info(str(path)).frames
+        x = self._read(path, frames=n, start=int(rng.integers(0, max(1, total - n + 1))))
+        x = x.astype(np.float64)
+        at = int(rng.integers(0, n - len(x) + 1))
+        if room is not None:
+            x = self._reverb(x, rng, room[0], room[1], n - at)
+        return x / (float(np.sqrt(np.mean(x ** 2))) + 1e-12), label, at
+
+    def _augment(self, event: np.ndarray, offset: int, rng: np.random.Generator
+                 ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[Tuple[int, int]]]:
+        """The event, reverberated with probability ``rir_prob`` (its tail kept inside the
+        window), an interference ``[N]`` at unit event-to-interference RMS ratio divided
+        by the drawn ratio (None without one) and the (room, channel) drawn (None: dry)."""
+        n = self.window
+        room = channel = None
+        if rng.random() < self.rir_prob:
+            room, channel = int(rng.integers(len(self.rirs))), int(rng.integers(4))
+            event = self._reverb(event.astype(np.float64), rng, room, channel, n - offset)
+        where = None if room is None else (room, channel)
+        if not rng.random() < self.interference_prob:
+            return event, None, where
+        path = self.interferences[int(rng.integers(len(self.interferences)))]
+        total = sf.info(str(path)).frames
+        start = int(rng.integers(0, max(1, total - n + 1)))
+        other = self._read(path, frames=n, start=start).astype(np.float64)
+        at = int(rng.integers(0, n - len(other) + 1))
+        if room is not None:
+            other = self._reverb(other, rng, room, channel, n - at)
+        out = np.zeros(n)
+        out[at:at + len(other)] = other
+        rms = float(np.sqrt(np.mean(other ** 2)) + 1e-12)
+        return event, out / rms / _db(rng.uniform(*self.interference_snr_db)), where
+
     def __getitem__(self, i: int) -> Dict[str, Any]:
         n_events = len(self.events)
         cycle, pos = divmod(int(i), n_events)
@@ -149,13 +234,25 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         else:
             offset = int(rng.integers(0, n - len(event) + 1))
         span = (offset, offset + len(event))
+        aug = self._rng(self.epoch, cycle, pos, 2)
+        event, interference, room = self._augment(event, offset, aug)
         noise_path = self.noises[int(rng.integers(len(self.noises)))]
         total = sf.info(str(noise_path)).frames
         noise = self._read(noise_path, frames=n, start=int(rng.integers(0, max(1, total - n + 1))))
         noise = np.pad(noise, (0, n - len(noise)))
         x = np.zeros(n, dtype=np.float64)
-        x[span[0]:span[1]] = event
-        e_rms = float(np.sqrt(np.mean(event.astype(np.float64) ** 2)) + 1e-12)
+        x[span[0]:span[0] + len(event)] = event
+        e_rms = float(np.sqrt(np.mean(x[span[0]:span[1]] ** 2)) + 1e-12)
+        if interference is not None:
+            x += interference * e_rms
+        labels, spans = [label], [span]
+        for _ in range(int(aug.integers(self.extra_events[0], self.extra_events[1] + 1))):
+            other, other_label, at = self._extra_event(aug, room)
+            x[at:at + len(other)] += other * e_rms / _db(aug.uniform(*self.extra_snr_db))
+            labels.append(other_label)
+            spans.append((at, at + len(other)))
+        pad = 1 + self.extra_events[1] - len(labels)
+        labels, spans = labels + [-1] * pad, spans + [(0, 0)] * pad
         n_rms = float(np.sqrt(np.mean(noise[span[0]:span[1]].astype(np.float64) ** 2)) + 1e-12)
         snr = rng.uniform(*self.snr_db)
         x += noise * (e_rms / n_rms) / _db(snr)
@@ -165,8 +262,8 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
             x *= 0.99 / peak
         return {"id": f"{self.split}_{self.epoch}_{i}_{path.stem}",
                 "mixture": torch.from_numpy(x.astype(np.float32))[None],
-                "label": torch.tensor(label, dtype=torch.int64),
-                "span": torch.tensor(span, dtype=torch.int64)}
+                "label": torch.tensor(labels, dtype=torch.int64),
+                "span": torch.tensor(spans, dtype=torch.int64)}
 
 
 # -------------------------------------------------------------------------- models
@@ -179,6 +276,26 @@ def span_mask(centres: torch.Tensor, span: torch.Tensor, sample_rate: int) -> to
     nearest = (t - (lo + hi) / 2).abs().argmin(dim=1)
     inside[torch.arange(len(span)), nearest] |= ~inside.any(dim=1)
     return inside
+
+
+def event_activity(centres: torch.Tensor, label: torch.Tensor, span: torch.Tensor,
+                   num_classes: int, sample_rate: int) -> torch.Tensor:
+    """``[B, T, C]`` float: 1 where an event of class ``c`` covers the frame (each event at
+    least its nearest frame, :func:`span_mask`). ``label [B, K]`` (-1: no event; ``[B]``: one
+    event), ``span [B, K, 2]`` (``[B, 2]``)."""
+    if label.ndim == 1:
+        label, span = label[:, None], span[:, None]
+    act = torch.zeros(label.shape[0], len(centres), num_classes, device=label.device)
+    for k in range(label.shape[1]):
+        inside = span_mask(centres, span[:, k], sample_rate) & (label[:, k] >= 0)[:, None]
+        hot = F.one_hot(label[:, k].clamp(min=0), num_classes).to(act.dtype)     # [B, C]
+        act = torch.maximum(act, inside[..., None].to(act.dtype) * hot[:, None, :])
+    return act
+
+
+def _distribution(weights: torch.Tensor) -> torch.Tensor:
+    """Rows of ``weights [..., C]`` (each with a positive entry) scaled to sum to 1."""
+    return weights / weights.sum(dim=-1, keepdim=True)
 
 
 def masked_mean(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -199,9 +316,10 @@ class _Classifier(nn.Module):
         raise NotImplementedError
 
     @staticmethod
-    def _stats(loss: torch.Tensor, logits: torch.Tensor, label: torch.Tensor,
+    def _stats(loss: torch.Tensor, logits: torch.Tensor, present: torch.Tensor,
                **extra: torch.Tensor) -> Dict[str, torch.Tensor]:
-        acc = (logits.detach().argmax(-1) == label).float().mean() * 100.0
+        """``acc``: percent of windows whose top class is one of theirs (``present [B, C]``)."""
+        acc = present.gather(1, logits.detach().argmax(-1, keepdim=True)).mean() * 100.0
         return {"loss": loss.detach(), "acc": acc, **{k: v.detach() for k, v in extra.items()}}
 
 
@@ -226,17 +344,21 @@ class M2DClassifier(_Classifier):
         self.head = nn.Linear(dim, num_classes)
         self.label_smoothing = float(label_smoothing)
 
-    def logits(self, wav: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
-        """``wav [B, N]``, ``span [B, 2]`` -> class logits ``[B, C]`` (columns in the span)."""
+    def logits(self, wav: torch.Tensor, label: torch.Tensor,
+               span: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``wav [B, N]``, events ``label [B, K]`` / ``span [B, K, 2]`` -> class logits
+        ``[B, C]`` (columns inside any event's span) and the classes present ``[B, C]``."""
         feats = self.encoder(wav)                                                 # [B, T, D]
-        mask = span_mask(self.encoder.column_times(feats.shape[1], feats.device), span,
-                         self.encoder.sample_rate)
-        return self.head(self.norm(masked_mean(feats, mask)))
+        act = event_activity(self.encoder.column_times(feats.shape[1], feats.device), label,
+                             span, self.head.out_features, self.encoder.sample_rate)
+        return self.head(self.norm(masked_mean(feats, act.amax(-1) > 0))), act.amax(1)
 
     def forward(self, mixture: torch.Tensor, label: torch.Tensor, span: torch.Tensor, **_: Any):
-        logits = self.logits(mixture[:, 0], span)
-        loss = F.cross_entropy(logits, label, label_smoothing=self.label_smoothing)
-        return loss, self._stats(loss, logits, label), torch.tensor(mixture.shape[0])
+        """Cross-entropy against the classes present, equally weighted (one event: its class)."""
+        logits, present = self.logits(mixture[:, 0], label, span)
+        loss = F.cross_entropy(logits, _distribution(present),
+                               label_smoothing=self.label_smoothing)
+        return loss, self._stats(loss, logits, present), torch.tensor(mixture.shape[0])
 
     def published_state_dict(self) -> Dict[str, torch.Tensor]:
         """The M2D AS-FT file layout: ``module.ar.runtime.backbone.<key>`` (``norm_stats``
@@ -279,16 +401,22 @@ class FPaSSTClassifier(_Classifier):
         return span_mask(times, span, self.encoder.frontend.input_sample_rate)
 
     def forward(self, mixture: torch.Tensor, label: torch.Tensor, span: torch.Tensor, **_: Any):
+        """Clip and frame cross-entropy against the classes present, equally weighted (a
+        frame without event: ``background``; one event: its class inside its span)."""
         feats = self.encoder(mixture[:, 0])                                       # [B, T, D]
-        mask = self.frame_mask(span, feats.shape[1])
-        weak = self.weak_head(masked_mean(feats, mask))                           # [B, C]
+        times = self.encoder.frame_times(feats.shape[1]).to(feats.device).mean(dim=1)
+        act = event_activity(times, label, span, self.weak_head.out_features,
+                             self.encoder.frontend.input_sample_rate)             # [B, T, C]
+        active = act.amax(-1, keepdim=True)                                       # [B, T, 1]
+        weak = self.weak_head(masked_mean(feats, active[..., 0] > 0))             # [B, C]
         strong = self.strong_head(feats)                                          # [B, T, C+1]
-        background = strong.shape[-1] - 1
-        target = torch.where(mask, label[:, None], torch.full_like(mask, background, dtype=torch.long))
-        weak_ce = F.cross_entropy(weak, label, label_smoothing=self.label_smoothing)
-        strong_ce = F.cross_entropy(strong.flatten(0, 1), target.flatten())
+        present = act.amax(1)
+        weak_ce = F.cross_entropy(weak, _distribution(present),
+                                  label_smoothing=self.label_smoothing)
+        frame_target = _distribution(torch.cat([act, 1.0 - active], dim=-1))
+        strong_ce = F.cross_entropy(strong.flatten(0, 1), frame_target.flatten(0, 1))
         loss = weak_ce + self.strong_weight * strong_ce
-        stats = self._stats(loss, weak, label, weak_ce=weak_ce, strong_ce=strong_ce)
+        stats = self._stats(loss, weak, present, weak_ce=weak_ce, strong_ce=strong_ce)
         return loss, stats, torch.tensor(mixture.shape[0])
 
     def published_state_dict(self) -> Dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from s5tse.tasks.pretrain import (
     FPaSSTClassifier,
     IsolatedEventsDataset,
     M2DClassifier,
+    event_activity,
     masked_mean,
     span_mask,
 )
@@ -60,10 +61,10 @@ def test_item_holds_its_event_in_its_span_at_the_drawn_level(train_set, classes)
         item = train_set[i]
         x = item["mixture"][0].double().numpy()
         assert item["mixture"].shape == (1, train_set.window)
-        start, stop = item["span"].tolist()
+        (start, stop), = item["span"].tolist()                   # one event: K = 1
         path = next(p for p, _ in train_set.events if p.stem == item["id"].split("_", 3)[3])
         label = dict((p, c) for p, c in train_set.events)[path]
-        assert int(item["label"]) == label
+        assert item["label"].tolist() == [label]
         event, _ = sf.read(str(path), dtype="float64", always_2d=True)
         if len(event) <= train_set.window:                       # placed whole: correlate
             seg = x[start:stop]
@@ -71,6 +72,126 @@ def test_item_holds_its_event_in_its_span_at_the_drawn_level(train_set, classes)
             assert r > 0.5                                       # event dominates (SNR >= 6 dB)
         rms_db = 20 * np.log10(np.sqrt(np.mean(x ** 2)))
         assert -55.5 <= rms_db <= -24.5 or np.abs(x).max() == pytest.approx(0.99, abs=1e-4)
+
+
+def _best_match(segment: np.ndarray, candidates) -> float:
+    """Highest normalised correlation of ``segment`` with a same-length stretch of any
+    candidate, over all lags (1 when it is a scaled piece of one)."""
+    from scipy.signal import fftconvolve
+
+    best, norm = 0.0, np.linalg.norm(segment) + 1e-12
+    for c in candidates:
+        c = np.pad(c, (0, max(0, len(segment) - len(c))))
+        dots = fftconvolve(c, segment[::-1], mode="valid")
+        energy = np.convolve(c ** 2, np.ones(len(segment)), mode="valid")
+        best = max(best, float(np.max(dots / (norm * np.sqrt(energy) + 1e-12))))
+    return best
+
+
+def _quiet(mini_data, classes, **kw):
+    """Items whose noise is 80 dB down, so the window is the events themselves."""
+    return IsolatedEventsDataset(mini_data, split="train", seed=5, num_items=8, classes=classes,
+                                 window_sec=10.0, snr_db=(80.0, 80.0), **kw)   # no event cropped
+
+
+def test_further_events_are_labelled_with_their_class_and_span(mini_data, classes):
+    """extra_events: every labelled span holds a file of its class (found by correlating the
+    window with the pool's files); unused rows are -1 / (0, 0)."""
+    ds = _quiet(mini_data, classes, extra_events=(0, 2), extra_snr_db=(0.0, 0.0))
+    files = {}
+    for path, c in ds.events:
+        files.setdefault(c, []).append(sf.read(str(path), dtype="float64")[0][:ds.window])
+    counts = set()
+    for i in range(len(ds)):
+        item = ds[i]
+        x = item["mixture"][0].double().numpy()
+        labels, spans = item["label"].tolist(), item["span"].tolist()
+        assert len(labels) == len(spans) == 3
+        used = [k for k, c in enumerate(labels) if c >= 0]
+        assert used == list(range(len(used))) and used                   # events first
+        assert all(spans[k] == [0, 0] for k in range(len(used), 3))
+        counts.add(len(used))
+        for k in used:
+            a, b = spans[k]
+            assert 0 <= a < b <= ds.window
+            if len(used) == 1 or k > 0:     # the span's own file explains it (0 dB: >= 0.4)
+                assert _best_match(x[a:b], files[labels[k]]) > 0.4, (i, k)
+    assert counts == {1, 2, 3}
+    again = _quiet(mini_data, classes, extra_events=(0, 2), extra_snr_db=(0.0, 0.0))
+    assert torch.equal(again[3]["mixture"], ds[3]["mixture"])           # pure in (seed, item)
+
+
+def test_reverberation_and_interference_come_from_the_split_pools(mini_data, classes):
+    """rir_prob 1: the window is the dry event convolved with one channel of one of the
+    split's RIRs; interference_prob 1: what is left is a file of the interference pool."""
+    from scipy.signal import fftconvolve
+
+    from s5tse.simulate.sources import SourceIndex, read_room
+
+    dry = _quiet(mini_data, classes)
+    wet = _quiet(mini_data, classes, rir_prob=1.0)
+    index = SourceIndex.from_data_dir(mini_data, "train", classes)
+    rirs = [ir for rel in index.rooms for pos in read_room(index.root / rel).ir for ir in pos]
+    for i in range(3):
+        (a, b), = dry[i]["span"].tolist()
+        x, y = dry[i]["mixture"][0].double().numpy(), wet[i]["mixture"][0].double().numpy()
+        event = x[a:b]
+        assert _best_match(y[a:], [fftconvolve(event, h) for h in rirs]) > 0.99
+        assert _best_match(y[a:], [event]) < 0.9                        # not the dry event
+    mixed = _quiet(mini_data, classes, interference_prob=1.0, interference_snr_db=(0.0, 0.0))
+    interference = [sf.read(str(index.abspath("interference", f.rel)), dtype="float64")[0]
+                    for files in index.int_files.values() for f in files]
+    checked = 0
+    for i in range(len(mixed)):
+        (a, b), = mixed[i]["span"].tolist()
+        y = mixed[i]["mixture"][0].double().numpy()
+        for seg in (y[:a], y[b:]):                                   # outside the event
+            loud = np.flatnonzero(np.abs(seg) > 1e-2 * np.abs(y).max())
+            if len(loud) > 3200:                                     # 0.1 s of interference
+                piece = seg[loud[0]:loud[-1] + 1]
+                assert _best_match(piece, interference) > 0.99, i
+                assert _best_match(piece, [y[a:b]]) < 0.9 or b - a < len(piece)
+                checked += 1
+    assert checked >= 2
+
+
+def test_several_events_share_the_target_equally(classes):
+    """One event: plain cross-entropy on its class (M2D) and on its frames (fPaSST).
+    Two events over the same span: the mean of the two classes' cross-entropies."""
+    torch.manual_seed(0)
+    wav = 0.01 * torch.randn(1, 1, 32000)
+    m2d = M2DClassifier(num_classes=classes.num_classes, preset="tiny").eval()
+    span = torch.tensor([[[0, 32000]]])
+    with torch.no_grad():
+        logits, present = m2d.logits(wav[:, 0], torch.tensor([[4]]), span)
+        assert present[0].nonzero().flatten().tolist() == [4]
+        one, _, _ = m2d(mixture=wav, label=torch.tensor([[4]]), span=span)
+        two, _, _ = m2d(mixture=wav, label=torch.tensor([[4, 9]]), span=span.repeat(1, 2, 1))
+        ce = [float(torch.nn.functional.cross_entropy(logits, torch.tensor([c]))) for c in (4, 9)]
+    assert float(one) == pytest.approx(ce[0], rel=1e-5)
+    assert float(two) == pytest.approx((ce[0] + ce[1]) / 2, rel=1e-5)
+    fp = FPaSSTClassifier(num_classes=classes.num_classes, preset="tiny").eval()
+    half = torch.tensor([[[0, 16000]]])                                  # frames 0..11 of 25
+    with torch.no_grad():
+        feats = fp.encoder(wav[:, 0])
+        weak = fp.weak_head(feats[:, :12].mean(dim=1))
+        strong = fp.strong_head(feats[0])                                # [25, C + 1]
+        target = torch.tensor([4] * 12 + [classes.num_classes] * 13)
+        loss, stats, _ = fp(mixture=wav, label=torch.tensor([[4]]), span=half)
+    expect = (torch.nn.functional.cross_entropy(weak, torch.tensor([4]))
+              + torch.nn.functional.cross_entropy(strong, target))
+    assert float(loss) == pytest.approx(float(expect), rel=1e-5)
+    assert float(stats["acc"]) in (0.0, 100.0)
+
+
+def test_event_activity_marks_each_class_inside_its_span():
+    centres = torch.arange(10) * 0.1 + 0.05                              # 10 frames of 0.1 s
+    act = event_activity(centres, torch.tensor([[2, 0, -1]]),
+                         torch.tensor([[[0, 3200], [1600, 6400], [0, 32000]]]), 3, 32000)
+    assert act.shape == (1, 10, 3)
+    assert act[0, :, 2].nonzero().flatten().tolist() == [0]             # 0 .. 0.1 s
+    assert act[0, :, 0].nonzero().flatten().tolist() == [0, 1]          # 0.05 .. 0.2 s
+    assert act[0, :, 1].sum() == 0                                      # the -1 row is unused
 
 
 def test_classifiers_run_and_pool_only_the_event_frames(classes):
