@@ -18,8 +18,11 @@ Data (:class:`IsolatedEventsDataset`): item ``i`` is one target event of
 ``<data>/sound_event_<split>`` placed at a random offset of a ``window_sec`` window over a
 random stretch of ``<data>/noise_<split>`` (channel 0) at a random SNR, at a random level;
 every event once per epoch (a per-epoch permutation), a pure function of
-``(seed, split, epoch, i)``. Validation (the same dataset on ``split: valid``, no
-``num_items``): every ``*_valid`` event once, fixed.
+``(seed, split, epoch, i)``. Closer to AudioSet clips on request: ``rir_prob`` reverberates the
+event through one FOA channel of a ``<data>/rirs_<split>`` RIR, ``interference_prob`` adds a
+non-target event, ``extra_events`` further target events (multi-label windows). Validation
+(the same dataset on ``split: valid``, no ``num_items``, no options): every ``*_valid``
+event once, dry, fixed.
 
 Models (the clip logits pool the encoder frames inside the event's span only, so a short
 event in a long window is not diluted by its background):
@@ -34,8 +37,10 @@ event in a long window is not diluted by its background):
   outside; cross-entropy, ``strong_weight``); published layout: ``model.*`` +
   ``strong_head.*`` + ``weak_head.*``.
 
-Statistics: ``loss``, ``acc`` (clip-level top-1, percent) and for fPaSST ``weak_ce`` /
-``strong_ce``. Shapes: ``mixture [B, 1, N]``, ``label [B]``, ``span [B, 2]`` (samples).
+Both losses are cross-entropies against the classes present, equally weighted (one event:
+its class). Statistics: ``loss``, ``acc`` (clip-level top-1 among the window's classes,
+percent) and for fPaSST ``weak_ce`` / ``strong_ce``. Shapes: ``mixture [B, 1, N]``,
+``label [B, K]`` (-1: unused), ``span [B, K, 2]`` (samples), ``K = 1 + extra_events[1]``.
 """
 from __future__ import annotations
 
