@@ -208,7 +208,8 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         n = self.window
         room = channel = None
         if rng.random() < self.rir_prob:
-            room, channel = int(rng.integers(len(self.rirs))), int(rng.integers(4))
+            room = int(rng.integers(len(self.rirs)))
+            channel = int(rng.integers(self.rirs[room].shape[1]))
             event = self._reverb(event.astype(np.float64), rng, room, channel, n - offset)
         where = None if room is None else (room, channel)
         if not rng.random() < self.interference_prob:
