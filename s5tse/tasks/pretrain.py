@@ -21,8 +21,8 @@ every event once per epoch (a per-epoch permutation), a pure function of
 ``(seed, split, epoch, i)``. Closer to AudioSet clips on request: ``rir_prob`` reverberates the
 event through one FOA channel of a ``<data>/rirs_<split>`` RIR, ``interference_prob`` adds a
 non-target event, ``extra_events`` further target events (multi-label windows). Validation
-(the same dataset on ``split: valid``, no ``num_items``, no options): every ``*_valid``
-event once, dry, fixed.
+(the same dataset on ``split: valid``, no ``num_items``; the mini configs keep it dry):
+every ``*_valid`` event once, fixed.
 
 Models (the clip logits pool the encoder frames inside the event's span only, so a short
 event in a long window is not diluted by its background):
@@ -63,6 +63,7 @@ from s5tse.tasks.abs_task import (
 )
 from s5tse.tasks.data import inventory_of, resolve_data_dir
 from s5tse.tasks.registry import Registry
+from s5tse.utils.config import ConfigError
 
 __all__ = ["DATASETS", "MODELS", "PUBLISHED_NAME", "TASK", "FPaSSTClassifier",
            "IsolatedEventsDataset", "M2DClassifier", "PretrainTask", "masked_mean", "span_mask"]
@@ -127,7 +128,7 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         if classes is None:
             raise ValueError("IsolatedEventsDataset needs the class inventory (--classes)")
         if window_sec <= 0:
-            raise ValueError(f"window_sec must be > 0, got {window_sec!r}")
+            raise ConfigError(f"events dataset: window_sec must be > 0, got {window_sec!r}")
         index = SourceIndex.from_data_dir(resolve_data_dir(data_dir, f"{split} data"), split,
                                           classes)
         self.events: List[Tuple[Path, int]] = [
@@ -136,18 +137,18 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         self.noises: List[Path] = [index.abspath("background", rel) for rel in index.noise_files]
         for name, p in (("rir_prob", rir_prob), ("interference_prob", interference_prob)):
             if not 0.0 <= float(p) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+                raise ConfigError(f"events dataset: {name} must be in [0, 1], got {p!r}")
         self.rir_prob, self.interference_prob = float(rir_prob), float(interference_prob)
         self.interference_snr_db = tuple(map(float, interference_snr_db))
         lo, hi = (int(v) for v in extra_events)
         if not 0 <= lo <= hi:
-            raise ValueError(f"extra_events must be (low, high) with 0 <= low <= high, "
+            raise ConfigError(f"events dataset: extra_events must be (low, high) with 0 <= low <= high, "
                              f"got {list(extra_events)!r}")
         self.extra_events, self.extra_snr_db = (lo, hi), tuple(map(float, extra_snr_db))
         self.interferences: List[Path] = [index.abspath("interference", f.rel)
                                           for files in index.int_files.values() for f in files]
         if self.interference_prob > 0 and not self.interferences:
-            raise ValueError(f"interference_prob {interference_prob} needs interference files: "
+            raise ConfigError(f"events dataset: interference_prob {interference_prob} needs interference files: "
                              f"the {split} pool has none")
         self.rirs: List[np.ndarray] = []                                 # per room [M, R, N]
         if self.rir_prob > 0:
@@ -156,7 +157,7 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
             self.rirs = [read_room(index.root / rel, sample_rate).ir.astype(np.float64)
                          for rel in index.rooms]
             if not self.rirs:
-                raise ValueError(f"rir_prob {rir_prob} needs rooms: the {split} pool has none")
+                raise ConfigError(f"events dataset: rir_prob {rir_prob} needs rooms: the {split} pool has none")
         self.split, self.seed, self.sample_rate = split, int(seed), int(sample_rate)
         self.window = int(round(window_sec * sample_rate))
         self.snr_db, self.level_db = tuple(map(float, snr_db)), tuple(map(float, level_db))

@@ -155,6 +155,31 @@ def test_reverberation_and_interference_come_from_the_split_pools(mini_data, cla
     assert checked >= 2
 
 
+@pytest.mark.parametrize("bad, match", [
+    (dict(rir_prob=1.5), "rir_prob must be in"),
+    (dict(interference_prob=-0.1), "interference_prob must be in"),
+    (dict(extra_events=(2, 1)), "extra_events must be"),
+])
+def test_bad_augmentation_options_are_refused(mini_data, classes, bad, match):
+    with pytest.raises(ValueError, match=match):
+        IsolatedEventsDataset(mini_data, split="train", classes=classes, **bad)
+
+
+def test_train_refuses_a_bad_augmentation_option_in_one_line(mini_data, tmp_path, capsys):
+    out = tmp_path / "exp"
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--config", str(CONF / "pretrain_m2d_mini.yaml"),
+                    "--train_data", str(mini_data), "--valid_data", str(mini_data),
+                    "--classes", str(DCASE_CLASSES_FILE), "--output_dir", str(out),
+                    "--train_dataset_conf.rir_prob", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err                      # (in-process: the log lines too)
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("train: error:")] == [
+        "train: error: events dataset: rir_prob must be in [0, 1], got 2"]
+    assert not (out / "config.yaml").exists()
+
+
 def test_several_events_share_the_target_equally(classes):
     """One event: plain cross-entropy on its class (M2D) and on its frames (fPaSST).
     Two events over the same span: the mean of the two classes' cross-entropies."""
