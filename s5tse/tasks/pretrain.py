@@ -187,45 +187,38 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
         rirs = self.rirs[room]
         return fftconvolve(x, rirs[int(rng.integers(rirs.shape[0])), channel])[:length]
 
-    def _extra_event(self, rng: np.random.Generator,
-                     room: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, int, int]:
-        """A further target event at unit RMS (reverberated in ``room`` = (room, channel) as
-        the first), its class index and its offset in the window."""
-        path, label = self.events[int(rng.integers(len(self.events)))]
-        n = self.window
+    def _random_window(self, path: Path, rng: np.random.Generator) -> np.ndarray:
+        """A random stretch of ``path`` of at most the window's length (all of a shorter file)."""
         total = sf.info(str(path)).frames
-        x = self._read(path, frames=n, start=int(rng.integers(0, max(1, total - n + 1))))
-        x = x.astype(np.float64)
-        at = int(rng.integers(0, n - len(x) + 1))
-        if room is not None:
-            x = self._reverb(x, rng, room[0], room[1], n - at)
-        return x / (float(np.sqrt(np.mean(x ** 2))) + 1e-12), label, at
+        return self._read(path, frames=self.window,
+                          start=int(rng.integers(0, max(1, total - self.window + 1))))
+
+    def _random_source(self, path: Path, rng: np.random.Generator,
+                       where: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, int]:
+        """A random stretch of ``path`` at a random offset of the window, reverberated in
+        ``where`` = (room, channel) when given (its tail kept inside the window), at unit
+        RMS: ``(samples, offset)``."""
+        x = self._random_window(path, rng).astype(np.float64)
+        at = int(rng.integers(0, self.window - len(x) + 1))
+        if where is not None:
+            x = self._reverb(x, rng, *where, self.window - at)
+        return x / (float(np.sqrt(np.mean(x ** 2))) + 1e-12), at
 
     def _augment(self, event: np.ndarray, offset: int, rng: np.random.Generator
-                 ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[Tuple[int, int]]]:
+                 ) -> Tuple[np.ndarray, Optional[Tuple[np.ndarray, int]], Optional[Tuple[int, int]]]:
         """The event, reverberated with probability ``rir_prob`` (its tail kept inside the
-        window), an interference ``[N]`` at unit event-to-interference RMS ratio divided
-        by the drawn ratio (None without one) and the (room, channel) drawn (None: dry)."""
-        n = self.window
-        room = channel = None
+        window); an interference ``(samples, offset)`` at unit event-to-interference RMS ratio
+        divided by the drawn ratio (None without one); the (room, channel) drawn (None: dry)."""
+        where = None
         if rng.random() < self.rir_prob:
             room = int(rng.integers(len(self.rirs)))
-            channel = int(rng.integers(self.rirs[room].shape[1]))
-            event = self._reverb(event.astype(np.float64), rng, room, channel, n - offset)
-        where = None if room is None else (room, channel)
+            where = (room, int(rng.integers(self.rirs[room].shape[1])))
+            event = self._reverb(event.astype(np.float64), rng, *where, self.window - offset)
         if not rng.random() < self.interference_prob:
             return event, None, where
         path = self.interferences[int(rng.integers(len(self.interferences)))]
-        total = sf.info(str(path)).frames
-        start = int(rng.integers(0, max(1, total - n + 1)))
-        other = self._read(path, frames=n, start=start).astype(np.float64)
-        at = int(rng.integers(0, n - len(other) + 1))
-        if room is not None:
-            other = self._reverb(other, rng, room, channel, n - at)
-        out = np.zeros(n)
-        out[at:at + len(other)] = other
-        rms = float(np.sqrt(np.mean(other ** 2)) + 1e-12)
-        return event, out / rms / _db(rng.uniform(*self.interference_snr_db)), where
+        other, at = self._random_source(path, rng, where)
+        return event, (other / _db(rng.uniform(*self.interference_snr_db)), at), where
 
     def __getitem__(self, i: int) -> Dict[str, Any]:
         n_events = len(self.events)
@@ -242,19 +235,19 @@ class IsolatedEventsDataset(torch.utils.data.Dataset):
             offset = int(rng.integers(0, n - len(event) + 1))
         span = (offset, offset + len(event))
         aug = self._rng(self.epoch, cycle, pos, 2)
-        event, interference, room = self._augment(event, offset, aug)
-        noise_path = self.noises[int(rng.integers(len(self.noises)))]
-        total = sf.info(str(noise_path)).frames
-        noise = self._read(noise_path, frames=n, start=int(rng.integers(0, max(1, total - n + 1))))
+        event, interference, where = self._augment(event, offset, aug)
+        noise = self._random_window(self.noises[int(rng.integers(len(self.noises)))], rng)
         noise = np.pad(noise, (0, n - len(noise)))
         x = np.zeros(n, dtype=np.float64)
         x[span[0]:span[0] + len(event)] = event
         e_rms = float(np.sqrt(np.mean(x[span[0]:span[1]] ** 2)) + 1e-12)
         if interference is not None:
-            x += interference * e_rms
+            other, at = interference
+            x[at:at + len(other)] += other * e_rms
         labels, spans = [label], [span]
         for _ in range(int(aug.integers(self.extra_events[0], self.extra_events[1] + 1))):
-            other, other_label, at = self._extra_event(aug, room)
+            path_k, other_label = self.events[int(aug.integers(len(self.events)))]
+            other, at = self._random_source(path_k, aug, where)
             x[at:at + len(other)] += other * e_rms / _db(aug.uniform(*self.extra_snr_db))
             labels.append(other_label)
             spans.append((at, at + len(other)))
