@@ -37,6 +37,7 @@ def main() -> None:
     import torch
     import yaml
 
+    from s5tse.bridge import Bridge
     from s5tse.datasets.onthefly import OnTheFlyDataset
     from s5tse.decode.models import load_experiment
     from s5tse.labels import SILENCE
@@ -52,7 +53,7 @@ def main() -> None:
     for exp in args.exp_dirs:
         t0 = time.perf_counter()
         tagger = load_experiment(exp, args.checkpoint, "tagger")
-        names = [tagger.classes.index_to_label(i) for i in range(tagger.classes.num_classes)]
+        official = Bridge(0.5, 0.5, classes=tagger.classes, argmax=True)  # decoding's rule
         mixtures = OnTheFlyDataset(args.data, split=args.split, seed=args.seed,
                                    num_items=args.num_mixtures, classes=tagger.classes,
                                    generator={**rules, "nevent_range": args.nevent_range})
@@ -60,8 +61,8 @@ def main() -> None:
         for i in range(len(mixtures)):
             item = mixtures[i]
             with torch.no_grad():
-                slots = tagger.network.predict(item["mixture"][None]).argmax()[0].tolist()
-            est = [names[c] for c in slots if c < len(names)]
+                weak = tagger.network.predict(item["mixture"][None]).weak_prob[0]
+            est = official(weak, None, None, item["mixture"].shape[-1]).reported_labels
             ref = [label for label in item["labels"] if label != SILENCE]
             results.append(label_counts(est, ref))
             reported, present = reported + len(est), present + len(ref)
